@@ -1,0 +1,152 @@
+"""Typed configuration for the measurement app (Hydra structured configs).
+
+YAML in ``conf/`` extends these schemas, so a misspelt key or a wrong type fails while Hydra composes
+the config; ranges are checked in ``__post_init__`` when the entry point turns the DictConfig into
+these objects with ``OmegaConf.to_object``. Either way the run stops before any model loads, with one
+line naming the field and the accepted range.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+WANDB_MODES = ("disabled", "offline", "online")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEVICES = ("auto", "cpu", "cuda")
+EXPERIMENTS = ("entropy", "semantic", "personas", "attractor", "texts")
+MODEL_BUILDERS = ("tiny_random",)
+
+
+class ConfigError(ValueError):
+    """A config value outside its accepted range; the message is one line naming the field."""
+
+
+def require(ok: bool, field_name: str, value, accepted: str) -> None:
+    """Raise ConfigError(`field: value is out of range; accepted ...`) unless ``ok``."""
+    if not ok:
+        raise ConfigError(f"{field_name}: {value!r} is out of range; accepted {accepted}")
+
+
+def default_cache_dir() -> str:
+    """Where built models (tiny random pair, tiny world) are cached: $RMC_CACHE_DIR or ./.cache/rmc."""
+    return os.environ.get("RMC_CACHE_DIR", os.path.join(os.getcwd(), ".cache", "rmc"))
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "offline"  # disabled | offline (default: no login, sync later) | online
+    project: str = "rlhf-mode-collapse"  # one project for every stage, grouped by run
+    entity: Optional[str] = None  # wandb team/user; None = the logged-in default
+    group: Optional[str] = None  # runs of one sweep or pipeline share a group
+    tags: List[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        require(self.mode in WANDB_MODES, "wandb.mode", self.mode, " | ".join(WANDB_MODES))
+
+
+@dataclass
+class ModelConfig:
+    path: str = MISSING  # hub id (meta-llama/Llama-2-7b-hf) or a local directory
+    label: str = "base"  # name used in results.json, figures and wandb
+    chat: bool = False  # wrap instruction prompts (Experiment 1) in the model's chat template
+    adapter: Optional[str] = None  # PEFT (LoRA) adapter directory applied on top of `path`
+    dtype: str = "auto"  # auto: bfloat16 on CUDA when supported, float32 on CPU
+    device: str = "auto"  # auto: CUDA when present, else CPU
+    trust_remote_code: bool = False  # never run a repository's code unless asked
+    build: Optional[str] = None  # tiny_random: build at `path` from config on first use (tests, smoke runs)
+    build_seed: int = 0  # seed of the random init when `build` is set
+    init_std: float = 0.02  # initializer_range of a built model (larger = peakier logits)
+    missing_hint: Optional[str] = None  # extra advice when `path` is missing (e.g. the command that builds it)
+
+    def __post_init__(self):
+        require(bool(self.path), "model.path", self.path, "a hub id or a local directory")
+        require(self.dtype in DTYPES, f"model.{self.label}.dtype", self.dtype, " | ".join(DTYPES))
+        require(self.device in DEVICES, f"model.{self.label}.device", self.device, " | ".join(DEVICES))
+        require(self.build is None or self.build in MODEL_BUILDERS, f"model.{self.label}.build",
+                self.build, "null | " + " | ".join(MODEL_BUILDERS))
+        require(self.init_std > 0, f"model.{self.label}.init_std", self.init_std, "> 0")
+
+
+@dataclass
+class ModelPairConfig:
+    base: ModelConfig = field(default_factory=lambda: ModelConfig(label="base"))
+    aligned: ModelConfig = field(default_factory=lambda: ModelConfig(label="aligned"))
+
+
+@dataclass
+class SamplingConfig:
+    temperature: float = 1.0  # Eq. 3.1; the paper uses T = 1 for maximum variation
+    n_predict: int = 64  # max new tokens; a sequence stops earlier at EOS
+    n_samples: int = 100  # completions per model
+    batch_size: int = 50  # sequences sampled together (KV cache); bigger is faster until memory runs out
+    top_k: int = 5  # top-k probabilities recorded per token (Eq. 3.2 uses 5)
+    seed: int = 0  # same seed, same samples (per-batch generators, so a resumed run matches)
+
+    def __post_init__(self):
+        require(self.temperature > 0, "sampling.temperature", self.temperature, "temperature > 0")
+        require(self.n_predict > 0, "sampling.n_predict", self.n_predict, "n_predict >= 1")
+        require(self.n_samples > 0, "sampling.n_samples", self.n_samples, "n_samples >= 1")
+        require(self.batch_size > 0, "sampling.batch_size", self.batch_size, "batch_size >= 1")
+        require(self.top_k >= 2, "sampling.top_k", self.top_k, "top_k >= 2")
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "entropy"  # entropy (Exp 3) | semantic (Exp 2) | personas (Exp 1) | attractor (5.1) | texts
+    prompt: str = "Steve is the CEO of a startup company"  # the paper's Experiment 3 prompt
+    n_bootstrap: int = 2000  # bootstrap resamples for every 95% interval
+    figure_tokens: int = 16  # tokens shown in the per-token figures (Fig. 12 and 13 use 16)
+    texts_file: Optional[str] = None  # experiment=texts: JSONL of {"model": label, "text": ...}
+    k_min: int = 2  # k-means: smallest k tried (silhouette is undefined at k = 1; identical texts give k = 1)
+    k_max: int = 20  # largest k tried; the paper found 14 clusters (Fig. 9), so 20 leaves room
+    tsne_perplexity: float = 30.0  # the paper's t-SNE perplexity (Fig. 9, 10); clipped to n - 1 for small sets
+    chunk_size: int = 20  # set-level metrics are compared over disjoint chunks of this many texts (independent units)
+    ead_vocab_size: int = 50257  # V of expectation-adjusted distinct n-grams (Kirk et al. 2024 use GPT-2's)
+    persona_prompt: Optional[str] = None  # Exp 1 chat instruction; null = measure.persona_parse.PERSONA_INSTRUCTION
+    persona_plain_prompt: Optional[str] = None  # Exp 1 base-model text; null = persona_parse.PERSONA_CARD_PROMPT
+    ground_truth_file: Optional[str] = None  # tiny world's truth JSON (attribute distributions) for TV distances
+    source_dir: Optional[str] = None  # attractor: a semantic run dir whose generations_<label>.jsonl are reused
+    attractor_continuations: int = 20  # attractor: continuations per model of each perturbed representative
+
+    def __post_init__(self):
+        require(self.name in EXPERIMENTS, "experiment.name", self.name, " | ".join(EXPERIMENTS))
+        require(self.n_bootstrap >= 100, "experiment.n_bootstrap", self.n_bootstrap, "n_bootstrap >= 100")
+        require(self.figure_tokens >= 1, "experiment.figure_tokens", self.figure_tokens, "figure_tokens >= 1")
+        require(2 <= self.k_min <= self.k_max, "experiment.k_min/k_max", (self.k_min, self.k_max),
+                "2 <= k_min <= k_max")
+        require(self.tsne_perplexity > 0, "experiment.tsne_perplexity", self.tsne_perplexity, "> 0")
+        require(self.chunk_size >= 2, "experiment.chunk_size", self.chunk_size, "chunk_size >= 2")
+        require(self.ead_vocab_size >= 2, "experiment.ead_vocab_size", self.ead_vocab_size, "ead_vocab_size >= 2")
+        require(self.attractor_continuations >= 2, "experiment.attractor_continuations",
+                self.attractor_continuations, "attractor_continuations >= 2")
+        if self.name == "texts":
+            require(bool(self.texts_file) and os.path.isfile(os.path.expanduser(self.texts_file)),
+                    "experiment.texts_file", self.texts_file, "an existing JSONL file of {model, text} lines")
+        if self.name == "personas" and self.ground_truth_file:
+            require(os.path.isfile(os.path.expanduser(self.ground_truth_file)), "experiment.ground_truth_file",
+                    self.ground_truth_file, "null or an existing ground-truth JSON file")
+        if self.name == "attractor" and self.source_dir:
+            require(os.path.isdir(os.path.expanduser(self.source_dir)), "experiment.source_dir",
+                    self.source_dir, "null or a semantic run directory")
+
+
+@dataclass
+class MeasureConfig:
+    model: ModelPairConfig = field(default_factory=ModelPairConfig)
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    cache_dir: str = field(default_factory=default_cache_dir)  # built models live here, keyed by config hash
+    labels: List[str] = field(default_factory=lambda: ["base", "aligned"])  # which of the pair to run
+
+    def __post_init__(self):
+        for label in self.labels:
+            require(label in ("base", "aligned"), "labels", label, "a subset of [base, aligned]")
+
+
+def register_configs() -> None:
+    ConfigStore.instance().store(name="measure_schema", node=MeasureConfig)

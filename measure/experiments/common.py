@@ -1,0 +1,35 @@
+"""What every model-based experiment does first: load each model of the pair once and sample through the engine."""
+from __future__ import annotations
+
+import gc
+import logging
+from pathlib import Path
+from typing import Dict, List
+
+from measure.config import MeasureConfig, SamplingConfig
+from measure.loading import load_model
+from measure.prompts import encode_prompt
+from measure.sampling import Generation, sample
+
+log = logging.getLogger(__name__)
+
+
+def sample_each_model(cfg: MeasureConfig, out_dir: Path, prompt: str, chat: bool = False,
+                      sampling: SamplingConfig | None = None) -> Dict[str, List[Generation]]:
+    """Completions of ``prompt`` from every model in ``cfg.labels``, one model in memory at a time.
+
+    ``chat=True`` wraps the prompt in the chat template of models whose config says ``chat: true``
+    (base models always see plain text). Generations are saved as `generations_<label>.jsonl` in
+    ``out_dir`` batch by batch, so a killed run resumes where it stopped.
+    """
+    sampling = sampling or cfg.sampling
+    generations = {}
+    for label in cfg.labels:
+        spec = getattr(cfg.model, label)
+        model, tokenizer = load_model(spec)
+        ids = encode_prompt(tokenizer, prompt, chat=chat and spec.chat)
+        generations[label] = sample(model, tokenizer, ids, sampling, prompt=prompt,
+                                    progress_file=out_dir / f"generations_{label}.jsonl", desc=f"sampling {label}")
+        del model
+        gc.collect()
+    return generations
