@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export WANDB_SILENT ?= true
 
-.PHONY: venv demo test test-all bench clean
+.PHONY: venv demo report-check test test-all bench clean
 
 venv: $(STAMP)
 
@@ -24,7 +24,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: venv
-	$(PY) -m measure experiment=entropy model=tiny_random $(ARGS)
+	$(PY) -m rlhf stage=pipeline $(ARGS)
+
+report-check: venv
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(PY) -m rlhf.report_check $(REPORT)
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)

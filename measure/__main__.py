@@ -6,11 +6,8 @@ and generations into the Hydra run directory; the log lands there too (measure.l
 """
 from __future__ import annotations
 
-import importlib
 import logging
-import platform
 import sys
-import time
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -18,8 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 from measure.config import ConfigError, MeasureConfig, register_configs
 from measure.errors import config_error_line, CONFIG_ERRORS
 from measure.loading import check_model_source
-from measure.results import run_dir, write_results
-from measure.tracking import wandb_run
+from measure.app import run_experiment
+from measure.results import run_dir
 
 register_configs()
 log = logging.getLogger("measure")
@@ -42,20 +39,12 @@ def main(dcfg: DictConfig) -> None:
         log.error("config error: %s", config_error_line(err))
         sys.exit(2)
     out = run_dir()
-    experiment = importlib.import_module(f"measure.experiments.{cfg.experiment.name}")
-    started = time.time()
-    config = OmegaConf.to_container(dcfg, resolve=True)
     try:
-        with wandb_run(cfg.wandb, str(out), name=f"{cfg.experiment.name}-{'-'.join(cfg.labels)}", config=config,
-                       job_type=f"measure/{cfg.experiment.name}"):
-            results = experiment.run(cfg, out)
+        run_experiment(cfg, out, OmegaConf.to_container(dcfg, resolve=True))
     except ConfigError as err:  # e.g. a hub model that cannot be fetched: one line, not a traceback
         log.error("%s", err)
         sys.exit(2)
-    results["meta"] = {"experiment": cfg.experiment.name, "seconds": time.time() - started,
-                       "python": platform.python_version(), "config": config}
-    path = write_results(out, results)
-    log.info("results: %s", path)
+    log.info("results: %s", out / "results.json")
 
 
 if __name__ == "__main__":

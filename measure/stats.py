@@ -44,7 +44,10 @@ def cohens_d(a, b) -> float:
     """Standardised mean difference (a - b) / pooled sd."""
     a, b = _clean(a), _clean(b)
     pooled = np.sqrt(((a.size - 1) * a.var(ddof=1) + (b.size - 1) * b.var(ddof=1)) / (a.size + b.size - 2))
-    return float((a.mean() - b.mean()) / pooled) if pooled > 0 else float("inf") * np.sign(a.mean() - b.mean())
+    diff = a.mean() - b.mean()
+    if pooled > 0:
+        return float(diff / pooled)
+    return 0.0 if diff == 0 else float(np.copysign(np.inf, diff))  # two constant groups
 
 
 def cliffs_delta(a, b) -> float:

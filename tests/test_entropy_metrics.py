@@ -51,3 +51,10 @@ def test_compare_detects_a_shift_and_not_a_null():
     assert shifted["mean_diff_ci95"][0] > 0.4
     null = compare(a, rng.normal(1.48, 0.17, 100))
     assert null["welch_p"] > 0.01
+
+
+def test_cohens_d_of_constant_groups():
+    from measure.stats import cohens_d
+
+    assert cohens_d([1.0, 1.0], [1.0, 1.0]) == 0.0
+    assert cohens_d([2.0, 2.0], [1.0, 1.0]) == float("inf")

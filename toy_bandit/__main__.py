@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import time
+from typing import Optional
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -56,25 +57,25 @@ def run_simulate(cfg: ToyBanditConfig, run_dir: str) -> tuple:
     return sim, pngs
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="toy_bandit")
-def main(dcfg: DictConfig) -> None:
-    try:
-        cfg: ToyBanditConfig = OmegaConf.to_object(dcfg)
-    except ValueError as err:
-        log.error("invalid config: %s", str(err).splitlines()[0])
-        sys.exit(2)
-    run_dir = HydraConfig.get().runtime.output_dir
+def run(cfg: ToyBanditConfig, run_dir: str, group: Optional[str] = None) -> dict:
+    """Run ``cfg.experiment`` into ``run_dir`` (wandb run, figures, results.json); returns the results.
+
+    The entry point below and the one-command pipeline both call this.
+    """
+    os.makedirs(run_dir, exist_ok=True)
+    if group:
+        cfg = dataclasses.replace(cfg, wandb=dataclasses.replace(cfg.wandb, group=group))
     config = dataclasses.asdict(cfg)
     start = time.perf_counter()
-    with wandb_run(cfg, run_dir, config) as run:
+    with wandb_run(cfg, run_dir, config) as wb:
         if cfg.experiment.name == "table1":
             block, pngs = run_table1(cfg, run_dir)
             if cfg.wandb.mode != "disabled":
-                log_table1(run, block, pngs)
+                log_table1(wb, block, pngs)
         else:
             block, pngs = run_simulate(cfg, run_dir)
             if cfg.wandb.mode != "disabled":
-                log_simulation(run, block, pngs)
+                log_simulation(wb, block, pngs)
         results = {
             "experiment": cfg.experiment.name,
             cfg.experiment.name: block,
@@ -86,6 +87,17 @@ def main(dcfg: DictConfig) -> None:
         with open(path, "w") as fh:
             json.dump(results, fh, indent=2)
         log.info("wrote %s", path)
+    return results
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="toy_bandit")
+def main(dcfg: DictConfig) -> None:
+    try:
+        cfg: ToyBanditConfig = OmegaConf.to_object(dcfg)
+    except ValueError as err:
+        log.error("invalid config: %s", str(err).splitlines()[0])
+        sys.exit(2)
+    run(cfg, HydraConfig.get().runtime.output_dir)
 
 
 if __name__ == "__main__":

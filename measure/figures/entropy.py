@@ -11,13 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from measure.figures.common import color as _color, printable, save  # noqa: E402
 from measure.metrics.entropy import top_k_entropy_bits  # noqa: E402
-
-COLORS = {"base": "#d1495b", "aligned": "#00798c"}  # hot model red, cold model blue (section 4.3)
-
-
-def _color(label: str) -> str:
-    return COLORS.get(label, "#666666")
 
 
 def plot_boxplot(topk: Dict[str, np.ndarray], full: Dict[str, np.ndarray], k: int, out_dir: Path) -> Path:
@@ -34,16 +29,7 @@ def plot_boxplot(topk: Dict[str, np.ndarray], full: Dict[str, np.ndarray], k: in
         ax.set_ylabel("mean entropy per completion (bits)")
     axes[0].axhline(np.log2(k), ls=":", c="grey", lw=1)
     fig.suptitle("Figure 11: average token entropy per completion")
-    fig.tight_layout()
-    path = out_dir / "fig11_entropy_boxplot.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def printable(text: str) -> str:
-    """Text safe for a plot label: control and unprintable characters escaped (random models emit them)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return save(fig, out_dir / "fig11_entropy_boxplot.png")
 
 
 def _tick_labels(gen, n: int) -> List[str]:
@@ -62,11 +48,7 @@ def plot_token_entropy(generations: Dict[str, list], k: int, n_tokens: int, out_
         ax.set_ylabel(f"top-{k} entropy (bits)")
         ax.set_title(printable(f"{label}: {gen.prompt}{gen.text[:80]}"), fontsize=9)
     fig.suptitle("Figure 12: token entropies of one sample")
-    fig.tight_layout()
-    path = out_dir / "fig12_token_entropy.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, out_dir / "fig12_token_entropy.png")
 
 
 def plot_topk_stacks(generations: Dict[str, list], n_tokens: int, out_dir: Path) -> Path:
@@ -86,8 +68,4 @@ def plot_topk_stacks(generations: Dict[str, list], n_tokens: int, out_dir: Path)
         ax.set_title(f"{label}: top-{probs.shape[1]} next-token probabilities at each sampled step", fontsize=9)
     axes[0, 0].legend(fontsize=7, ncol=probs.shape[1], loc="upper right")
     fig.suptitle("Figure 13: token probabilities of one sample")
-    fig.tight_layout()
-    path = out_dir / "fig13_topk_probabilities.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, out_dir / "fig13_topk_probabilities.png")

@@ -1,0 +1,54 @@
+"""Bring your own texts (`experiment=texts experiment.texts_file=<path>`): every measure that needs no language
+model, on generations from any source (an API model, vLLM, a colleague's files).
+
+The file is JSONL, one ``{"model": label, "text": ...}`` per line (other keys are ignored); labels keep their
+first-seen order. Each label gets what Experiment 2 reports: distinct-1/2/3, EAD, self-BLEU, gzip compression
+ratio, TF-IDF and SBERT pairwise cosine (``tfidf_cosine.{mean,std}``, ``sbert_cosine.{mean,std}``), Vendi
+score, VADER compound, k-means clusters and the t-SNE maps (Figure 10 layout). Labels are compared pairwise
+(``comparison`` holds base vs aligned when both exist, else the first two labels; ``comparisons`` all pairs).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Dict, List
+
+from measure.config import ConfigError, MeasureConfig
+from measure.experiments.semantic import analyse_texts, log_wandb
+
+log = logging.getLogger(__name__)
+
+
+def read_texts(path: str) -> Dict[str, List[str]]:
+    """label -> texts from a JSONL file; a malformed line stops the run with its line number."""
+    by_label: Dict[str, List[str]] = {}
+    try:
+        lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise ConfigError(f"experiment.texts_file: cannot read {path!r}: {err.strerror or err}") from err
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"experiment.texts_file: line {number} is not JSON ({err.msg})") from err
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "model" not in row:
+            raise ConfigError(f'experiment.texts_file: line {number} needs {{"model": label, "text": string}}')
+        by_label.setdefault(str(row["model"]), []).append(row["text"])
+    small = {label: len(t) for label, t in by_label.items() if len(t) < 2}
+    if not by_label or small:
+        raise ConfigError(f"experiment.texts_file: every label needs >= 2 texts; got {small or 'no texts'}")
+    return by_label
+
+
+def run(cfg: MeasureConfig, out_dir: Path) -> dict:
+    if not cfg.experiment.texts_file:
+        raise ConfigError("experiment.texts_file: not set; pass experiment.texts_file=<path to JSONL>")
+    texts = read_texts(cfg.experiment.texts_file)
+    log.info("texts: %s", ", ".join(f"{label} ({len(t)})" for label, t in texts.items()))
+    results, sets = analyse_texts(texts, cfg, out_dir, table_title="Texts nearest each k-means centroid")
+    results = {"texts_file": cfg.experiment.texts_file, "labels": list(texts), **results}
+    log_wandb("texts", results, out_dir, sets)
+    return results
