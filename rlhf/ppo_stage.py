@@ -1,0 +1,236 @@
+"""`python -m rlhf stage=ppo rlhf.beta=<beta>`: one LoRA PPO run of the tiny-world base, tracked in wandb.
+
+The preference set and reward model for ``rlhf.alpha`` are built on first use and cached (one process
+builds while the others of a multi-process run wait). The run's checkpoints and adapter live under
+``<cache_dir>/ppo/alpha{alpha}_beta{beta}_seed{seed}/``; ``results.json``, ``diversity.jsonl`` and the
+figure go to the Hydra run directory. After training, a final measurement samples ``diversity.final_n_samples``
+completions per prompt and scores them: diversity (the callback's metrics), distance of each persona
+attribute to the tiny world's ground truth, the reward model's score, the annotator's quality utility,
+and the KL to the base model on those samples.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+from measure.loading import load_model
+from measure.prompts import encode_prompt
+from measure.results import write_results
+from measure.tracking import wandb_run
+from rlhf.annotator import quality_terms, quality_utility
+from rlhf.callbacks import ATTRIBUTES, DiversityCallback, MetricsLogCallback, diversity_metrics, draw_samples
+from rlhf.ppo import PPORun, load_value_and_reward, ppo_dir, run_name, use_cpu, world_size
+from rlhf.preferences import load_or_build_preferences, preference_summary
+from rlhf.reward import load_or_train_reward_model
+from rlhf.stage_common import require_base_model, set_threads, stage_config
+
+log = logging.getLogger(__name__)
+TRL_KEYS = ("objective/kl", "objective/rlhf_reward", "objective/scores", "policy/entropy_avg", "objective/entropy")
+
+
+def reward_model_for(cfg) -> tuple:
+    """(reward model dir, its held-out metrics, preference summary) for ``cfg.rlhf.alpha``, built if missing.
+
+    Under `accelerate launch` the main process samples the preferences while the others wait; then all
+    processes train the reward model together (or all find it cached).
+    """
+    from accelerate import PartialState
+    from transformers import AutoTokenizer
+
+    base = cfg.rlhf.base
+    with PartialState(cpu=use_cpu(base.device)).main_process_first():
+        prefs, prefs_dir = load_or_build_preferences(lambda: load_model(base), base.path, cfg.preferences,
+                                                     cfg.rlhf.alpha, cfg.cache_dir)
+    tokenizer = AutoTokenizer.from_pretrained(base.path)
+    rm_dir, rm_metrics = load_or_train_reward_model(base.path, tokenizer, prefs, prefs_dir, cfg.reward, cfg.cache_dir)
+    return rm_dir, rm_metrics, preference_summary(prefs)
+
+
+def sweep_group(cfg) -> str:
+    """wandb group: the config's, else the Hydra sweep directory (multirun), else `ppo`."""
+    if cfg.wandb.group:
+        return cfg.wandb.group
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        if hc.mode == RunMode.MULTIRUN:
+            return f"ppo-sweep-{Path(hc.sweep.dir).name}"
+    except ValueError:  # not inside a Hydra app (library use)
+        pass
+    return "ppo"
+
+
+@torch.no_grad()
+def sequence_kl_nats(policy, tokenizer, samples: Dict[str, list], prompts) -> float:
+    """Mean over samples of sum_t [log pi(y_t) - log pi_0(y_t)] (nats): the k1 estimate of KL(pi || pi_0) on the
+    policy's own samples, pi_0 being the policy with its LoRA adapter off (the reference of Eq. 5.2)."""
+    totals = []
+    device = next(policy.parameters()).device
+    texts = {p.key: p for p in prompts}
+    for key, gens in samples.items():
+        prompt_ids = encode_prompt(tokenizer, texts[key].text, chat=texts[key].chat)
+        for g in gens:
+            if not g.token_ids:
+                continue
+            ids = torch.tensor([prompt_ids + g.token_ids], device=device)
+            logits = policy(input_ids=ids).logits[0, len(prompt_ids) - 1:-1].float()
+            with policy.disable_adapter():
+                ref = policy(input_ids=ids).logits[0, len(prompt_ids) - 1:-1].float()
+            target = ids[0, len(prompt_ids):, None]
+            lp = torch.log_softmax(logits, -1).gather(1, target).sum()
+            lp_ref = torch.log_softmax(ref, -1).gather(1, target).sum()
+            totals.append(float(lp - lp_ref))
+    return float(np.mean(totals)) if totals else math.nan
+
+
+def truth_distribution(truth: dict, attr: str) -> Optional[Dict[str, float]]:
+    """The true distribution of one persona attribute; names are marginalised over nationality."""
+    if attr in truth:
+        return truth[attr]
+    conditional = truth.get(f"{attr}s_given_nationality")  # first_names_given_nationality, last_names_...
+    if conditional is None or "nationality" not in truth:
+        return None
+    marginal: Dict[str, float] = {}
+    for nationality, p_nat in truth["nationality"].items():
+        for value, p in conditional.get(nationality, {}).items():
+            marginal[value] = marginal.get(value, 0.0) + p_nat * p
+    return marginal
+
+
+def truth_comparison(samples: Dict[str, list], truth_path: Optional[str]) -> Dict[str, float]:
+    """Per persona attribute: TV distance to the ground truth and the truth's own entropy (bits)."""
+    from measure.metrics.attributes import tv_distance
+    from measure.metrics.entropy import entropy_bits
+    from measure.persona_parse import parse_persona
+
+    if "persona" not in samples or not truth_path or not Path(truth_path).exists():
+        return {}
+    truth = json.loads(Path(truth_path).read_text())
+    cards = [parse_persona(g.text) for g in samples["persona"]]
+    out = {}
+    for attr in ATTRIBUTES:
+        probs = truth_distribution(truth, attr)
+        if not probs:
+            continue
+        total = sum(probs.values())
+        probs = {k: v / total for k, v in probs.items()}  # guard against rounding in the JSON
+        values = [getattr(c, attr) for c in cards if getattr(c, attr) is not None]
+        out[f"truth_entropy_bits/{attr}"] = float(entropy_bits(np.array(list(probs.values()))))
+        out[f"tv_distance/{attr}"] = tv_distance(values, probs) if values else math.nan
+    return out
+
+
+def final_measurement(run: PPORun, tokenizer, reward_model, cfg) -> tuple:
+    """(metrics, samples): diversity, truth distances, reward-model score, annotator quality and KL to the
+    base model, on fresh samples of the policy."""
+    from rlhf.reward import score_sequences
+
+    policy = run.peft_policy
+    samples = draw_samples(policy, tokenizer, cfg.rlhf.prompts, cfg.diversity, n=cfg.diversity.final_n_samples)
+    out = {k.removeprefix("diversity/"): v for k, v in diversity_metrics(samples, cfg.diversity.sbert).items()}
+    out.update(truth_comparison(samples, cfg.diversity.ground_truth))
+    scores, quality = [], []
+    for p in cfg.rlhf.prompts:
+        prompt_ids = encode_prompt(tokenizer, p.text, chat=p.chat)
+        scores += score_sequences(reward_model, [prompt_ids + g.token_ids for g in samples[p.key]],
+                                  tokenizer.pad_token_id).tolist()
+        quality += [quality_utility(quality_terms(g.text, p.key == "persona", g.stopped_at_eos),
+                                    cfg.preferences.annotator) for g in samples[p.key]]
+    out["reward_model_score"] = float(np.mean(scores))
+    out["annotator_quality"] = float(np.mean(quality))
+    out["sequence_kl_nats"] = sequence_kl_nats(policy, tokenizer, samples, cfg.rlhf.prompts)
+    return out, samples
+
+
+def trl_final(history: List[dict], last: int = 8) -> Dict[str, float]:
+    """TRL's metrics averaged over the last ``last`` PPO steps (one step's batch is small and noisy)."""
+    rows = [h for h in history if "objective/kl" in h][-last:]
+    return {k: float(np.mean([r[k] for r in rows])) for k in TRL_KEYS if rows and k in rows[0]}
+
+
+def diversity_figure(history: List[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("diversity/top5_entropy_bits", "top-5 entropy (bits)"), ("diversity/full_entropy_bits",
+              "full entropy (bits)"), ("diversity/sbert_cosine", "SBERT cosine"),
+              ("objective/rlhf_reward", "RLHF reward"), ("objective/kl", "KL (nats)"),
+              ("diversity/persona/missing_share/review", "review missing")]
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6))
+    for ax, (key, label) in zip(axes.ravel(), panels):
+        rows = [(h["step"], h[key]) for h in history if key in h and h[key] is not None]
+        if rows:
+            ax.plot(*zip(*rows), marker="o", ms=3)
+        ax.set_title(label)
+        ax.set_xlabel("PPO step")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_stage(cfg, out: Optional[Path] = None) -> dict:
+    """The `ppo` stage; returns the results (also written to ``out/results.json`` by the main process)."""
+    from measure.results import run_dir
+
+    out = Path(out) if out is not None else run_dir()
+    require_base_model(cfg)
+    started = time.time()
+    set_threads(cfg.rlhf.threads)
+    rm_dir, rm_metrics, prefs = reward_model_for(cfg)
+    policy, tokenizer = load_model(cfg.rlhf.base)
+    reward_model, value_model = load_value_and_reward(str(rm_dir), device=next(policy.parameters()).device)
+    name = run_name(cfg.rlhf.alpha, cfg.rlhf.beta, cfg.rlhf.seed)
+    main = int(os.environ.get("RANK", "0")) == 0  # `accelerate launch` sets RANK
+    wandb_cfg = cfg.wandb if main else dataclasses.replace(cfg.wandb, mode="disabled")
+    config = {**stage_config(cfg, "rlhf", "preferences", "reward", "diversity"), "world_size": world_size()}
+    with wandb_run(wandb_cfg, str(out), name=f"ppo-{name}", config=config, job_type="rlhf/ppo",
+                   group=sweep_group(cfg)) as wb:
+        log_fn = (lambda metrics, step: wb.log(metrics, step=step)) if main else None
+        if log_fn:
+            wb.log({f"reward/heldout_{k}": v for k, v in rm_metrics.items() if isinstance(v, float)}, step=0)
+        run = PPORun(cfg.rlhf, policy, tokenizer, reward_model, value_model, ppo_dir(cfg.cache_dir, cfg.rlhf),
+                     reward_id=str(rm_dir))
+        diversity = DiversityCallback(lambda: run.peft_policy, tokenizer, cfg.rlhf.prompts, cfg.diversity,
+                                      log_fn=log_fn, jsonl=out / "diversity.jsonl" if main else None)
+        run.callbacks += [diversity] + ([MetricsLogCallback(log_fn)] if log_fn else [])
+        trained = time.time()
+        history = run.train()
+        train_seconds = time.time() - trained
+        if not main:
+            return {}
+        final, samples = final_measurement(run, tokenizer, reward_model, cfg)
+        final.update(trl_final(history))
+        wb.log({f"final/{k}": v for k, v in final.items()}, step=max(run.trainer.state.global_step, 1))
+    with open(out / "final_samples.jsonl", "w") as fh:
+        for key, gens in samples.items():
+            fh.writelines(json.dumps({"prompt": key, "text": g.text}) + "\n" for g in gens)
+    diversity_figure(history, out / "ppo_diversity.png", f"PPO {name}")
+    baseline = next((h for h in history if "diversity/seconds" in h and h["step"] == 0), {})
+    costs = [h["diversity/cost_share"] for h in history if "diversity/cost_share" in h]
+    results = {
+        "stage": "ppo", "run": name, "alpha": cfg.rlhf.alpha, "beta": cfg.rlhf.beta, "seed": cfg.rlhf.seed,
+        "steps": cfg.rlhf.steps, "world_size": world_size(), "adapter": str(run.adapter_dir),
+        "reward_model": {"path": str(rm_dir), **rm_metrics}, "preferences": prefs,
+        "final": final,
+        "baseline": {k.removeprefix("diversity/"): v for k, v in baseline.items() if k.startswith("diversity/")},
+        "history": [h for h in history if "objective/kl" in h or "diversity/seconds" in h],
+        "timing": {"wall_seconds": time.time() - started, "train_seconds": train_seconds,
+                   "callback_cost_share": costs[-1] if costs else None,
+                   "seconds_per_step": train_seconds / max(cfg.rlhf.steps - run.start, 1)},
+    }
+    write_results(out, results)
+    return results

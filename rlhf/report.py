@@ -1,0 +1,283 @@
+"""The study's report: one self-contained HTML file (figures embedded, nothing fetched) and a Markdown summary.
+
+Built only from the `results.json` files and figures that each pipeline step wrote (never private state):
+the metric table against beta with CIs, the paper's figure set for base vs each beta, the tiny world's
+ground-truth comparison, Table 1 with recomputed values, per-step times, and a "what this run shows"
+paragraph assembled from the numbers.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import math
+import re
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+log = logging.getLogger(__name__)
+
+# (experiment, label in the table, path inside models.<label>, path of the comparison block)
+KEY_METRICS = [
+    ("entropy", "top-5 entropy (bits)", "top5_entropy_bits.mean", "comparison"),
+    ("entropy", "full entropy (bits)", "full_entropy_bits.mean", "comparison.full_entropy_bits"),
+    ("semantic", "SBERT cosine", "sbert_cosine.mean", "comparison.sbert_cosine"),
+    ("semantic", "TF-IDF cosine", "tfidf_cosine.mean", "comparison.tfidf_cosine"),
+    ("semantic", "distinct-2", "distinct_2", "comparison.distinct_2"),
+    ("semantic", "Vendi (SBERT)", "vendi_sbert", "comparison.vendi_sbert"),
+    ("semantic", "k-means k", "clusters.k", None),
+    ("personas", "parse rate", "parse_rate", None),
+    ("personas", "first-name entropy (bits)", "attributes.first_name.entropy_bits", "comparison.first_name_entropy_bits"),
+    ("personas", "age entropy (bits)", "attributes.age.entropy_bits", "comparison.age_entropy_bits"),
+    ("personas", "nationality entropy (bits)", "attributes.nationality.entropy_bits", "comparison.nationality_entropy_bits"),
+    ("personas", "MBTI entropy (bits)", "attributes.mbti.entropy_bits", "comparison.mbti_entropy_bits"),
+    ("personas", "review VADER mean", "review_vader_compound.mean", "comparison.review_vader_compound"),
+    ("attractor", "return share", "return_share.mean", "comparison.return_share"),
+    ("attractor", "probability climb", "climb.mean", "comparison.climb"),
+]
+
+
+def dig(obj, path: Optional[str]):
+    """``obj`` at a dotted ``path`` (None when any part is missing)."""
+    if path is None:
+        return None
+    for part in path.split("."):
+        if not isinstance(obj, dict) or part not in obj:
+            return None
+        obj = obj[part]
+    return obj
+
+
+def fmt(x, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    if isinstance(x, bool) or isinstance(x, int):
+        return str(x)
+    if isinstance(x, float):
+        return f"{x:.{digits}g}" if abs(x) < 1e-3 or abs(x) >= 1e4 else f"{x:.{digits}f}"
+    if isinstance(x, dict) and "mean" in x:
+        ci = x.get("ci95")
+        return fmt(x["mean"]) + (f" [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "")
+    return html.escape(str(x))
+
+
+def _read(path: Path) -> Optional[dict]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+class Doc:
+    """Accumulates the same content as HTML and as Markdown."""
+
+    def __init__(self):
+        self.html: List[str] = []
+        self.md: List[str] = []
+
+    def heading(self, text: str, level: int = 2) -> None:
+        self.html.append(f"<h{level} id='{_anchor(text)}'>{html.escape(text)}</h{level}>")
+        self.md.append("#" * level + " " + text + "\n")
+
+    def para(self, text: str) -> None:
+        self.html.append(f"<p>{html.escape(text)}</p>")
+        self.md.append(text + "\n")
+
+    def table(self, header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+        rows = [list(r) for r in rows]
+        self.html.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
+                         + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+                         + "</table>")
+        self.md.append("| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
+                       + "".join("| " + " | ".join(html.unescape(str(c)) for c in r) + " |\n" for r in rows))
+
+    def figures(self, paths: Iterable[Path], caption: str = "") -> None:
+        paths = [p for p in paths if p.suffix == ".png" and p.exists()]
+        if not paths:
+            return
+        imgs = "".join(f"<figure><img alt='{html.escape(p.name)}' src='data:image/png;base64,"
+                       f"{base64.b64encode(p.read_bytes()).decode()}'><figcaption>{html.escape(p.name)}"
+                       "</figcaption></figure>" for p in paths)
+        self.html.append(f"<div class='figs'>{imgs}</div>" + (f"<p class='cap'>{html.escape(caption)}</p>" if caption else ""))
+        self.md.append("".join(f"![{p.name}]({p})\n" for p in paths))
+
+
+def _run_order(folder: Path):
+    """Sort run folders `alpha<a>_beta<b>_seed<s>` numerically (beta 0, 0.05, 0.5 ...), others by name."""
+    numbers = re.findall(r"(alpha|beta|seed)([0-9.eE+-]+)", folder.name)
+    try:
+        return (0, tuple(float(v) for _, v in numbers), folder.name)
+    except ValueError:
+        return (1, (), folder.name)
+
+
+def _anchor(text: str) -> str:
+    return "".join(c.lower() if c.isalnum() else "-" for c in text).strip("-")
+
+
+def measure_runs(out: Path, experiment: str) -> List[Tuple[str, Path, dict]]:
+    """(run name, folder, results) of one experiment across the PPO models, in folder order."""
+    runs = []
+    for folder in sorted((out / "measure" / experiment).glob("*"), key=_run_order):
+        res = _read(folder / "results.json")
+        if res:
+            runs.append((folder.name, folder, res))
+    return runs
+
+
+def metric_rows(out: Path) -> List[List[str]]:
+    """One row per key metric: base, then aligned at each beta (mean [CI]) with the test's p-value."""
+    rows = []
+    for experiment, name, path, comp_path in KEY_METRICS:
+        runs = measure_runs(out, experiment)
+        if not runs:
+            continue
+        base = dig(runs[0][2], f"models.base.{path}")
+        cells = [experiment, name, fmt(base)]
+        for _, _, res in runs:
+            value = dig(res, f"models.aligned.{path}")
+            comp = dig(res, comp_path)
+            p = comp.get("welch_p") if isinstance(comp, dict) else None
+            ci = comp.get("mean_diff_ci95") if isinstance(comp, dict) else None
+            cells.append(fmt(value) + (f" (Δ CI [{fmt(ci[0])}, {fmt(ci[1])}], p={fmt(p, 2)})" if ci else ""))
+        rows.append(cells)
+    return rows
+
+
+def findings(out: Path, summary: Optional[dict]) -> List[str]:
+    """Sentences built from the numbers: what fell, what did not, and how it moved with beta."""
+    said = []
+    runs = measure_runs(out, "entropy")
+    for name, _, res in runs:
+        base, aligned = dig(res, "models.base.top5_entropy_bits.mean"), dig(res, "models.aligned.top5_entropy_bits.mean")
+        p = dig(res, "comparison.welch_p")
+        if base is None or aligned is None:
+            continue
+        verdict = "lower" if aligned < base else "higher"
+        sig = "significant" if p is not None and p < 0.05 else "not significant"
+        said.append(f"{name}: top-5 token entropy {fmt(aligned)} bits vs base {fmt(base)} — {verdict} "
+                    f"({sig}, Welch p = {fmt(p, 2)}).")
+    for name, _, res in measure_runs(out, "semantic"):
+        base, aligned = dig(res, "models.base.sbert_cosine.mean"), dig(res, "models.aligned.sbert_cosine.mean")
+        if base is not None and aligned is not None:
+            said.append(f"{name}: mean pairwise SBERT cosine {fmt(aligned)} vs base {fmt(base)} "
+                        f"({'more similar, less semantic diversity' if aligned > base else 'not more similar'}).")
+    for name, _, res in measure_runs(out, "personas"):
+        moved = []
+        for attr in ("first_name", "age", "nationality", "mbti"):
+            b = dig(res, f"models.base.attributes.{attr}.entropy_bits")
+            a = dig(res, f"models.aligned.attributes.{attr}.entropy_bits")
+            if a is not None and b is not None and b > 0:
+                moved.append(f"{attr} {fmt(b, 2)}→{fmt(a, 2)}")
+        if moved:
+            said.append(f"{name}: persona attribute entropy (bits, base→aligned): {', '.join(moved)}.")
+    if summary:
+        for line in summary.get("findings", [])[:6]:
+            said.append(str(line))
+    return said
+
+
+CSS = ("body{font-family:system-ui,sans-serif;max-width:75em;margin:auto;padding:1em;color:#222}"
+       "table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.85em}td,th{border:1px solid #ccc;"
+       "padding:.25em .5em;text-align:left;vertical-align:top}th{background:#f3f3f3}"
+       ".figs{display:flex;flex-wrap:wrap;gap:.5em}figure{margin:0;max-width:48%}figure img{max-width:100%}"
+       "figcaption,.cap{font-size:.8em;color:#666}nav a{margin-right:1em}")
+
+
+def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
+    """Write `report.html` and `report.md` into ``out`` (the pipeline folder); returns their paths."""
+    out = Path(out)
+    doc = Doc()
+    sections = ["What this run shows", "Metrics against beta", "RLHF across beta", "Tiny world vs ground truth",
+                "Experiment 3: token entropy", "Experiment 2: semantic clusters", "Experiment 1: personas",
+                "Attractor test", "Toy bandit: Table 1", "Toy bandit: simulations", "Step times"]
+    doc.html.append("<nav>" + "".join(f"<a href='#{_anchor(s)}'>{html.escape(s)}</a>" for s in sections) + "</nav>")
+    summary = _read(out / "summary" / "results.json")
+    pretrain = _read(out / "pretrain" / "results.json")
+
+    doc.heading(sections[0])
+    lines = findings(out, summary)
+    doc.para(" ".join(lines) if lines else "No measurement finished yet: nothing to conclude.")
+
+    doc.heading(sections[1])
+    runs = measure_runs(out, "entropy") or measure_runs(out, "semantic")
+    doc.table(["experiment", "metric", "base"] + [f"aligned {name}" for name, _, _ in runs], metric_rows(out))
+
+    doc.heading(sections[2])
+    if summary:
+        rows = summary.get("by_beta", [])
+        keys = ["reward", "kl", "top5_entropy_bits", "full_entropy_bits", "sbert_cosine"]
+        doc.table(["alpha", "beta", "seeds"] + keys,
+                  [[fmt(r.get("alpha")), fmt(r.get("beta")), fmt(r.get("n_seeds"))] + [fmt(r.get(k)) for k in keys]
+                   for r in rows])
+        attrs = sorted({a for r in rows for a in (r.get("attribute_entropy_bits") or {})})
+        if attrs:
+            doc.table(["alpha", "beta"] + [f"{a} entropy (bits)" for a in attrs],
+                      [[fmt(r.get("alpha")), fmt(r.get("beta"))] + [fmt(dig(r, f"attribute_entropy_bits.{a}")) for a in attrs]
+                       for r in rows])
+        doc.figures(sorted((out / "summary").glob("*.png")))
+        for name in sorted(p.name for p in (out / "ppo").glob("*")):
+            doc.figures(sorted((out / "ppo" / name).glob("*.png")), caption=f"PPO run {name}")
+    else:
+        doc.para("The RLHF summary has not run.")
+
+    doc.heading(sections[3])
+    quality = (pretrain or {}).get("quality")
+    if quality:
+        flat = [(k, v) for k, v in _flatten(quality) if not isinstance(v, (list, dict))]
+        doc.table(["quality metric", "value"], [[html.escape(k), fmt(v)] for k, v in flat])
+        doc.figures(sorted((out / "pretrain").glob("*.png")))
+    else:
+        doc.para("The tiny world's build results are missing.")
+
+    for title, experiment in zip(sections[4:8], ("entropy", "semantic", "personas", "attractor")):
+        doc.heading(title)
+        for name, folder, _ in measure_runs(out, experiment):
+            doc.heading(f"{title} — base vs aligned {name}", level=3)
+            doc.figures(sorted(folder.glob("*.png")))
+        if not measure_runs(out, experiment):
+            doc.para("Not run.")
+
+    doc.heading(sections[8])
+    table1 = _read(out / "bandit" / "table1" / "results.json")
+    if table1:
+        rows = dig(table1, "table1.rows") or []
+        doc.table(["t", "action", "reward", "advantage", "v", "π(Jeepiti)", "paper π(Jeepiti)", "matches paper"],
+                  [[fmt(r.get("t")), html.escape(str(r.get("action"))), fmt(r.get("reward")), fmt(r.get("advantage")),
+                    fmt(r.get("value")), fmt(r.get("p_jeepiti")), fmt(r.get("paper_p_jeepiti")),
+                    "yes" if r.get("matches_paper") else "<b>no</b>"] for r in rows])
+        doc.figures(sorted((out / "bandit" / "table1").glob("*.png")))
+    else:
+        doc.para("Not run.")
+    doc.heading(sections[9])
+    simulate = _read(out / "bandit" / "simulate" / "results.json")
+    if simulate:
+        rules = dig(simulate, "simulate.rules") or {}
+        doc.table(["rule", "final mean π(best)", "final entropy (bits)", "trap escape share"],
+                  [[html.escape(k), fmt(v.get("final_mean_pi_best")), fmt(v.get("final_mean_entropy_bits")),
+                    fmt(v.get("trap_escape_share"))] for k, v in rules.items()])
+        doc.figures(sorted((out / "bandit" / "simulate").glob("*.png")))
+    else:
+        doc.para("Not run.")
+
+    doc.heading(sections[10])
+    doc.table(["step", "seconds", "reused"], [[html.escape(m["step"]), f"{m['seconds']:.0f}", "yes" if m["reused"] else ""]
+                                              for m in manifest.get("steps", [])])
+
+    title = "RLHF mode collapse: the tiny-world study" + (" (fast)" if manifest.get("fast") else "")
+    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>" + "\n".join(doc.html) + "</body></html>")
+    html_path, md_path = out / "report.html", out / "report.md"
+    html_path.write_text(page)
+    md_path.write_text(f"# {title}\n\n" + "\n".join(doc.md))
+    return html_path, md_path
+
+
+def _flatten(d: dict, prefix: str = ""):
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and not ("mean" in v and len(v) <= 4):
+            yield from _flatten(v, key + ".")
+        else:
+            yield key, v

@@ -1,0 +1,198 @@
+"""Stage `pretrain` at test size: tokenizer, save/load through the Auto classes, cache, resume, quality metrics."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from measure.persona_parse import PERSONA_CARD_PROMPT, PERSONA_INSTRUCTION, format_card
+from measure.prompts import encode_prompt
+from rlhf import cache
+from rlhf import pretrain as P
+from rlhf.config import PretrainConfig, RlhfConfig, register_configs
+from rlhf.quality import card_quality
+from rlhf.world import generate_documents
+from conftest import REPO, run_app
+
+TEST_SIZE = ("world=test", "pretrain=test", "wandb=disabled")
+
+
+def compose(*overrides: str) -> RlhfConfig:
+    """The app's config as `python -m rlhf <overrides>` would see it."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return OmegaConf.to_object(hydra_compose(config_name="rlhf", overrides=list(overrides)))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A test-size build (world, tokenizer, 6 training steps, a small quality sample) in a fresh cache."""
+    root = tmp_path_factory.mktemp("tinyworld")
+    cfg = compose(*TEST_SIZE, f"cache_dir={root / 'cache'}")
+    results = P.run_stage(cfg, out=root / "run1")
+    return cfg, results, root
+
+
+def test_results_json_and_build_layout(built):
+    cfg, results, root = built
+    directory = Path(results["build_dir"])
+    assert not results["cache_hit"] and directory.parent == root / "cache" / "tinyworld"
+    written = json.loads((root / "run1" / "results.json").read_text())
+    q = written["quality"]
+    for key in ("parse_rate", "tv_distance", "mbti_types_seen", "distinct_ages", "vader_neg_share",
+                "vader_pos_share", "checks", "chat_parse_rate"):
+        assert key in q
+    assert set(q["token_entropy_bits"]) >= {"persona_card", "grace_hopper", "steve"}
+    assert all({"top5", "full"} <= set(v) for v in q["token_entropy_bits"].values())
+    assert 0 <= q["token_entropy_bits"]["steve"]["top5"] <= 2.33  # log2(5) bounds Eq. 3.2
+    for name in ("grace_hopper.txt", "steve.txt", "persona_cards.jsonl"):
+        assert (root / "run1" / "samples" / name).exists() and (directory / "samples" / name).exists()
+    assert (root / "run1" / "pretrain_loss.png").exists()
+    assert (directory / "world" / "ground_truth.json").exists() and not (directory / "checkpoints").exists()
+    assert os.path.realpath(cache.current_link(cfg.cache_dir)) == str(directory)
+    history = json.loads((directory / "train.json").read_text())["history"]
+    assert history[-1]["loss"] < history[0]["loss"]  # training moved the weights the right way
+
+
+def test_save_load_round_trip_through_auto_classes(built):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from measure.config import ModelConfig
+    from measure.loading import load_model
+
+    cfg, results, _ = built
+    path = cache.current_link(cfg.cache_dir) / "model"
+    assert (path / "model.safetensors").exists() and not list(path.glob("*.bin"))
+    model = AutoModelForCausalLM.from_pretrained(path)
+    tok = AutoTokenizer.from_pretrained(path)
+    ids = torch.tensor([encode_prompt(tok, PERSONA_CARD_PROMPT)])
+    assert model(input_ids=ids).logits.shape == (1, ids.shape[1], len(tok))
+    loaded, _ = load_model(ModelConfig(path=str(path), device="cpu"))
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert model.generation_config.eos_token_id == tok.eos_token_id
+
+
+def test_tokenizer_round_trip_and_special_tokens(built):
+    from transformers import AutoTokenizer
+
+    cfg, _, _ = built
+    tok = AutoTokenizer.from_pretrained(cache.current_link(cfg.cache_dir) / "model")
+    assert len({tok.bos_token_id, tok.eos_token_id, tok.pad_token_id}) == 3
+    text = format_card("José", "García", "Male", 45, "Mexican", "Latino", "ISTP", "Très bien! 10/10 ☕")
+    ids = tok(text)["input_ids"]
+    assert ids[0] == tok.bos_token_id and tok.eos_token_id not in ids
+    assert tok.decode(ids, skip_special_tokens=True) == text
+    chat = tok.apply_chat_template([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}],
+                                   tokenize=False)
+    assert chat == "<s>[INST] hi [/INST] yo</s>"
+
+
+def test_paper_prompts_are_prefixes_of_training_sequences(built):
+    """The persona prompts tokenize exactly as the start of the documents the model was trained on."""
+    from transformers import AutoTokenizer
+
+    cfg, _, _ = built
+    tok = AutoTokenizer.from_pretrained(cache.current_link(cfg.cache_dir) / "model")
+    docs = list(generate_documents(seed=0, n_docs=300, mix={"persona": 0.5, "chat": 0.5}))
+    card = next(d for d in docs if d["kind"] == "persona" and d["text"].startswith(PERSONA_CARD_PROMPT))
+    chat = next(d for d in docs if d["kind"] == "chat" and d["messages"][0]["content"] == PERSONA_INSTRUCTION)
+    for doc, prompt in ((card, encode_prompt(tok, PERSONA_CARD_PROMPT)),
+                        (chat, encode_prompt(tok, PERSONA_INSTRUCTION, chat=True))):
+        trained = P.encode_documents([doc], tok)[0]
+        assert trained[:len(prompt)] == prompt and trained[-1] == tok.eos_token_id
+
+
+def test_cache_hit_then_config_change_rebuilds(built, tmp_path):
+    cfg, first, _ = built
+    directory = Path(first["build_dir"])
+    stamp = (directory / "train.json").stat().st_mtime_ns
+    again = P.run_stage(cfg, out=tmp_path / "run2")
+    assert again["cache_hit"] and again["build_dir"] == first["build_dir"]
+    assert (directory / "train.json").stat().st_mtime_ns == stamp  # nothing was retrained
+    assert json.loads((tmp_path / "run2" / "results.json").read_text())["quality"] == first["quality"]
+    changed = compose(*TEST_SIZE, f"cache_dir={cfg.cache_dir}", "pretrain.max_steps=4")
+    rebuilt = P.run_stage(changed, out=tmp_path / "run3")
+    assert not rebuilt["cache_hit"] and rebuilt["build_dir"] != first["build_dir"]
+    assert rebuilt["train"]["steps"] == 4
+    assert os.path.realpath(cache.current_link(cfg.cache_dir)) == rebuilt["build_dir"]
+
+
+def test_cli_reuses_the_cache_and_rejects_bad_values(built, tmp_path):
+    cfg, first, _ = built
+    proc = run_app("rlhf", "stage=pretrain", *TEST_SIZE, f"cache_dir={cfg.cache_dir}",
+                   f"hydra.run.dir={tmp_path / 'cli'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((tmp_path / "cli" / "results.json").read_text())["cache_hit"]
+    bad = run_app("rlhf", "stage=pretrain", *TEST_SIZE, "pretrain.lr=-1", f"hydra.run.dir={tmp_path / 'bad'}")
+    assert bad.returncode == 2 and "pretrain.lr" in bad.stderr + bad.stdout
+
+
+def test_killed_training_resumes_to_the_same_weights(built, tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    cfg, _, _ = built
+    tok = AutoTokenizer.from_pretrained(cache.current_link(cfg.cache_dir) / "model")
+    docs = list(generate_documents(seed=0, n_docs=80, mix={"persona": 1.0}))
+    blocks = P.pack_blocks(P.encode_documents(docs, tok), 64)
+    small = PretrainConfig(vocab_size=400, hidden_size=32, num_layers=1, num_heads=2, block_size=64, batch_size=4,
+                           max_steps=4, warmup_steps=1, checkpoint_every=2, eval_every=100, log_every=1)
+    P.train_model(tmp_path / "straight", small, tok, blocks, blocks[:2])
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed after training, before saving")
+
+    (tmp_path / "resumed").mkdir()
+    monkeypatch.setattr(P, "_save_model", killed)
+    with pytest.raises(KeyboardInterrupt):
+        P.train_model(tmp_path / "resumed", small, tok, blocks, blocks[:2])
+    assert torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=True)["step"] == 2
+    monkeypatch.undo()
+    record = P.train_model(tmp_path / "resumed", small, tok, blocks, blocks[:2])
+    assert [h["step"] for h in record["history"]] == [1, 2, 3, 4]
+    a = load_file(tmp_path / "straight" / "model" / "model.safetensors")
+    b = load_file(tmp_path / "resumed" / "model" / "model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_lr_schedule_and_batch_order():
+    cfg = PretrainConfig(lr=1e-3, warmup_steps=10, max_steps=100, min_lr_ratio=0.1)
+    lrs = [P.lr_at(s, cfg) for s in range(100)]
+    assert lrs[0] < lrs[5] < lrs[9] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])) and lrs[-1] >= 1e-4
+    epoch = torch.cat([P.batch_indices(s, 12, 4, seed=3) for s in range(3)])
+    assert sorted(epoch.tolist()) == list(range(12))  # one epoch visits every block once
+    assert torch.equal(P.batch_indices(4, 12, 4, seed=3), P.batch_indices(4, 12, 4, seed=3))
+
+
+def test_card_quality_on_hand_made_cards():
+    truth = {"gender": {"Male": 0.5, "Female": 0.5}, "nationality": {"American": 1.0},
+             "ethnicity": {"White": 1.0}, "mbti": {"INTJ": 0.5, "ENFP": 0.5}, "age": {"30": 0.5, "40": 0.5},
+             "review_vader": {"coffee_machine": {"vader_neg_share": 0.5, "vader_pos_share": 0.5}}}
+    card = dict(first_name="Ann", last_name="Lee", nationality="American", ethnicity="White")
+    texts = [
+        format_card(**card, gender="Male", age=30, mbti="INTJ", review="I love it, it is wonderful and amazing!"),
+        format_card(**card, gender="Female", age=30, mbti="INTJ", review="Great machine, I am so happy!"),
+        format_card(**card, gender="Male", age=40, mbti="ENFP", review="Terrible, awful, I hate it."),
+        format_card(**card, gender="Female", age=41, mbti="ISTP", review="It is a machine."),
+        format_card(**card, gender="Female", age=50, mbti="QQQQ", review="Fine."),  # invalid type: a failure
+        "Sure! I can't help with that.",  # unparseable: a failure
+    ]
+    q = card_quality(texts, truth)
+    assert q["n_samples"] == 6 and q["parse_rate"] == pytest.approx(4 / 6)
+    assert q["tv_distance"]["gender"] == pytest.approx(0.1)  # 2 M / 3 F among the 5 readable genders
+    assert q["tv_distance"]["nationality"] == 0.0 and q["tv_distance"]["ethnicity"] == 0.0
+    assert q["tv_distance"]["mbti"] == pytest.approx(0.25)  # INTJ .5, ENFP .25, ISTP .25 vs .5/.5
+    assert q["mbti_types_seen"] == 3 and q["distinct_ages"] == 4
+    assert q["missing_share"]["mbti"] == pytest.approx(2 / 6) and q["missing_share"]["review"] == pytest.approx(1 / 6)
+    assert q["vader_neg_share"] == pytest.approx(1 / 5) and q["vader_pos_share"] == pytest.approx(2 / 5)
+    assert q["checks"]["tv_distance.nationality"] and not q["checks"]["parse_rate"]
+    assert not q["checks"]["mbti_types_seen"] and not q["passed"]
+    assert card_quality(["garbage"], truth)["tv_distance"]["gender"] is None  # nothing readable, no crash

@@ -1,0 +1,73 @@
+"""The sweep's configs compose as documented, and the summary pools seeds into {mean, ci95} per (alpha, beta)."""
+from __future__ import annotations
+
+
+import pytest
+from conftest import REPO
+
+from rlhf.callbacks import ATTRIBUTES
+from rlhf.summary import by_beta, find_runs, seed_interval, summarize_runs, summary_table
+
+
+def compose(*overrides):
+    from hydra import compose as hydra_compose, initialize_config_dir
+
+    from rlhf.config import register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return hydra_compose(config_name="rlhf", overrides=list(overrides), return_hydra_config=True)
+
+
+def test_beta_sweep_covers_the_grid_for_each_alpha():
+    cfg = compose("stage=ppo", "sweep=beta")
+    params = cfg.hydra.sweeper.params
+    assert [float(b) for b in params["rlhf.beta"].split(",")] == [0, 0.005, 0.01, 0.05, 0.2, 1.0]
+    assert [float(a) for a in params["rlhf.alpha"].split(",")] == [0, 0.5]
+    assert len(params["rlhf.seed"].split(",")) >= 2
+    assert cfg.hydra.mode.name == "MULTIRUN"
+
+
+@pytest.mark.parametrize("launcher,target", [("basic", "BasicLauncher"), ("joblib", "JoblibLauncher"),
+                                             ("submitit_slurm", "SlurmLauncher")])
+def test_launcher_configs_select_their_hydra_launcher(launcher, target):
+    cfg = compose("stage=ppo", "sweep=beta", f"launcher={launcher}")
+    assert cfg.hydra.launcher._target_.endswith(target)
+
+
+def test_seed_interval_is_a_student_t_interval():
+    out = seed_interval([1.0, 3.0])  # mean 2, sd sqrt(2), t(0.975, 1) = 12.706
+    assert out["mean"] == 2.0 and out["n"] == 2
+    assert out["ci95"][1] - 2.0 == pytest.approx(12.7062, rel=1e-4)  # t * sd / sqrt(n) = 12.706 * 1
+    assert seed_interval([5.0])["ci95"] == [5.0, 5.0]
+    assert seed_interval([None, float("nan")])["mean"] is None
+
+
+def fake_run(alpha, beta, seed, top5):
+    final = {"reward_model_score": beta + seed, "sequence_kl_nats": 1 / (1 + beta), "top5_entropy_bits": top5,
+             "full_entropy_bits": 2 * top5, "sbert_cosine": 0.3}
+    final.update({f"persona/attribute_entropy_bits/{a}": 3.0 for a in ATTRIBUTES})
+    return {"stage": "ppo", "run": f"alpha{alpha:g}_beta{beta:g}_seed{seed}", "alpha": alpha, "beta": beta,
+            "seed": seed, "final": final, "baseline": {"top5_entropy_bits": 2.0}}
+
+
+def test_summary_pools_seeds_per_alpha_and_beta(tmp_path):
+    import json
+
+    runs = [fake_run(a, b, s, top5=1.0 + b + s / 10) for a in (0.0, 0.5) for b in (0.0, 1.0) for s in (0, 1)]
+    for i, r in enumerate(runs):
+        (tmp_path / str(i)).mkdir()
+        (tmp_path / str(i) / "results.json").write_text(json.dumps(r))
+    found = find_runs(tmp_path)
+    assert len(found) == 8
+    res = summarize_runs(found, min_seeds=3)
+    rows = res["by_beta"]
+    assert [(r["alpha"], r["beta"], r["n_seeds"]) for r in rows] == [(0, 0, 2), (0, 1, 2), (0.5, 0, 2), (0.5, 1, 2)]
+    assert rows[1]["top5_entropy_bits"]["mean"] == pytest.approx(2.05)
+    assert set(rows[0]["attribute_entropy_bits"]) == set(ATTRIBUTES)
+    assert rows[0]["attribute_entropy_bits"]["age"]["mean"] == 3.0
+    assert len(res["cells_with_too_few_seeds"]) == 4  # min_seeds=3 flags every 2-seed cell
+    assert res["base"]["top5_entropy_bits"]["mean"] == 2.0
+    assert any("top5_entropy_bits" in line for line in res["findings"])
+    assert summary_table(rows).count("\n") == 2 + len(rows)
+    assert by_beta([]) == []
