@@ -67,8 +67,8 @@ class PretrainConfig:
     hidden_size: int = 256
     num_layers: int = 4
     num_heads: int = 4
-    block_size: int = 256  # longest training sequence (tokens); one document per sequence, longer ones cut
-    batch_size: int = 40  # documents per step (~4,000 tokens)
+    block_size: int = 256  # training sequence length; documents are packed back to back
+    batch_size: int = 16  # sequences per step (4,096 tokens)
     max_steps: int = 700  # ~2.9M tokens, about one pass over the default corpus
     lr: float = 3e-3  # peak learning rate (tiny models tolerate a high one)
     min_lr_ratio: float = 0.1  # cosine decay ends at lr * min_lr_ratio
@@ -76,17 +76,17 @@ class PretrainConfig:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     seed: int = 0  # init and data order
-    eval_every: int = 100  # steps between held-out evaluations (on eval_docs documents; all of them at the end)
-    eval_docs: int = 100
+    eval_every: int = 100  # steps between held-out evaluations (on eval_blocks blocks; all of them at the end)
+    eval_blocks: int = 24
     checkpoint_every: int = 50  # steps between checkpoints (a killed build resumes from the last one)
     log_every: int = 10  # steps between loss log lines / wandb points
-    threads: int = 1  # torch CPU threads (0 = torch's default); on a shared 2-core machine 1 was 2x faster than 2
+    threads: int = 0  # torch CPU threads; 0 = torch's default
     quality: QualityConfig = field(default_factory=QualityConfig)
 
     def __post_init__(self):
         require(self.vocab_size >= 300, "pretrain.vocab_size", self.vocab_size, "vocab_size >= 300 (bytes + merges)")
         for name in ("hidden_size", "num_layers", "num_heads", "block_size", "batch_size", "max_steps",
-                     "eval_every", "eval_docs", "checkpoint_every", "log_every"):
+                     "eval_every", "eval_blocks", "checkpoint_every", "log_every"):
             require(getattr(self, name) >= 1, f"pretrain.{name}", getattr(self, name), ">= 1")
         require(self.hidden_size % self.num_heads == 0, "pretrain.num_heads", self.num_heads,
                 f"a divisor of hidden_size ({self.hidden_size})")

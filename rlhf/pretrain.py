@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -56,55 +57,34 @@ def train_tokenizer(docs: List[dict], vocab_size: int, lexicon: Sequence[str] = 
     return train_bpe_tokenizer(texts, vocab_size=vocab_size)
 
 
-def encode_documents(docs: List[dict], tokenizer, max_tokens: Optional[int] = None) -> List[List[int]]:
+def encode_documents(docs: List[dict], tokenizer) -> List[List[int]]:
     """Token ids of each document as the model is trained on it: BOS text EOS, chat through the template."""
     plain = [d["text"] for d in docs if d["kind"] != "chat"]
     chats = [tokenizer.apply_chat_template(d["messages"], tokenize=False) for d in docs if d["kind"] == "chat"]
     plain_ids = iter(tokenizer(plain, add_special_tokens=True)["input_ids"]) if plain else iter(())
     chat_ids = iter(tokenizer(chats, add_special_tokens=False)["input_ids"]) if chats else iter(())
     eos = tokenizer.eos_token_id
-    encoded = [next(chat_ids) if d["kind"] == "chat" else next(plain_ids) + [eos] for d in docs]
-    return [ids[:max_tokens] for ids in encoded] if max_tokens else encoded
+    return [next(chat_ids) if d["kind"] == "chat" else next(plain_ids) + [eos] for d in docs]
 
 
-class BatchSchedule:
-    """Which documents each step trains on: one document per sequence, as the model is prompted later (BOS at
-    position 0, nothing before it). Each epoch is a seeded shuffle; within chunks of 64 batches documents are
-    sorted by length so a batch pads little; batch order is shuffled again. A function of the step alone, so a
-    resumed run sees exactly the batches it would have seen."""
-
-    def __init__(self, lengths: Sequence[int], docs_per_batch: int, seed: int):
-        if len(lengths) == 0:
-            raise ValueError("BatchSchedule needs at least one document")
-        self.lengths, self.docs_per_batch, self.seed = list(lengths), docs_per_batch, seed
-        self._epoch, self._batches = -1, []
-        self.per_epoch = len(self._epoch_batches(0))
-
-    def _epoch_batches(self, epoch: int) -> List[List[int]]:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(self.lengths), generator=g).tolist()
-        chunk, dpb, batches = self.docs_per_batch * 64, self.docs_per_batch, []
-        for i in range(0, len(order), chunk):
-            part = sorted(order[i:i + chunk], key=lambda j: self.lengths[j])
-            batches += [part[k:k + dpb] for k in range(0, len(part), dpb)]
-        return [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
-
-    def batch(self, step: int) -> List[int]:
-        epoch, index = divmod(step, self.per_epoch)
-        if epoch != self._epoch:
-            self._epoch, self._batches = epoch, self._epoch_batches(epoch)
-        return self._batches[index]
+def pack_blocks(encoded: List[List[int]], block_size: int) -> torch.Tensor:
+    """Documents back to back, cut into (n_blocks, block_size); the tail shorter than a block is dropped."""
+    flat = torch.tensor([t for ids in encoded for t in ids], dtype=torch.int32)
+    n_blocks = flat.numel() // block_size
+    if n_blocks == 0:
+        raise ValueError(f"corpus of {flat.numel()} tokens is shorter than one block ({block_size})")
+    return flat[: n_blocks * block_size].view(n_blocks, block_size)
 
 
-def collate(sequences: List[List[int]], pad_id: int) -> dict:
-    """Right-padded input ids, attention mask and labels (-100 on padding) for a batch of documents."""
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for i, s in enumerate(sequences):
-        ids[i, :len(s)] = torch.tensor(s)
-        mask[i, :len(s)] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": ids.masked_fill(mask == 0, -100)}
+@lru_cache(maxsize=2)
+def _epoch_order(seed: int, epoch: int, n_blocks: int) -> torch.Tensor:
+    return torch.randperm(n_blocks, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+def batch_indices(step: int, n_blocks: int, batch_size: int, seed: int) -> torch.Tensor:
+    """Blocks of ``step``: consecutive slices of a per-epoch permutation, so a resumed run continues exactly."""
+    positions = range(step * batch_size, (step + 1) * batch_size)
+    return torch.tensor([int(_epoch_order(seed, p // n_blocks, n_blocks)[p % n_blocks]) for p in positions])
 
 
 def lr_at(step: int, cfg: PretrainConfig) -> float:
@@ -117,18 +97,14 @@ def lr_at(step: int, cfg: PretrainConfig) -> float:
 
 
 @torch.no_grad()
-def heldout_loss_nats(model, docs: List[List[int]], pad_id: int, batch_size: int) -> float:
-    """Mean next-token cross-entropy (nats/token) over every predicted token of ``docs``."""
+def heldout_loss_nats(model, blocks: torch.Tensor, batch_size: int) -> float:
+    """Mean next-token cross-entropy (nats/token) over ``blocks``."""
     was_training = model.training
     model.eval()
-    total, count = 0.0, 0
-    order = sorted(range(len(docs)), key=lambda i: len(docs[i]))  # similar lengths together: little padding
-    for k in range(0, len(order), batch_size):
-        batch = collate([docs[i] for i in order[k:k + batch_size]], pad_id)
-        n = int((batch["labels"][:, 1:] != -100).sum())
-        total, count = total + float(model(**batch).loss) * n, count + n
+    losses = [float(model(input_ids=b.long(), labels=b.long()).loss) * b.shape[0]
+              for b in blocks.split(batch_size)]
     model.train(was_training)
-    return total / count
+    return sum(losses) / blocks.shape[0]
 
 
 # ---------------------------------------------------------------- training
@@ -173,55 +149,51 @@ def _init_or_resume(ckpt: Path, cfg: PretrainConfig, tokenizer):
     return model, opt, state["step"], state["history"], state["train_s"]
 
 
-def train_model(directory: Path, cfg: PretrainConfig, tokenizer, train_docs: List[List[int]],
-                heldout_docs: List[List[int]], run=None) -> dict:
+def train_model(directory: Path, cfg: PretrainConfig, tokenizer, train_blocks: torch.Tensor,
+                heldout_blocks: torch.Tensor, run=None) -> dict:
     """Train (or resume) the tiny Llama; saves ``model/`` atomically and returns the training record."""
     ckpt = directory / "checkpoints" / "last.pt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     model, opt, start, history, train_s = _init_or_resume(ckpt, cfg, tokenizer)
     n_params = sum(p.numel() for p in model.parameters())
-    schedule, pad_id = BatchSchedule([len(d) for d in train_docs], cfg.batch_size, cfg.seed), tokenizer.pad_token_id
-    log.info("pretraining a %.2fM-parameter Llama for %d steps (%d documents/step, %d documents, %.2f epochs)",
-             n_params / 1e6, cfg.max_steps, cfg.batch_size, len(train_docs), cfg.max_steps / schedule.per_epoch)
+    tokens_per_step = cfg.batch_size * cfg.block_size
+    log.info("pretraining a %.2fM-parameter Llama for %d steps (%d tokens/step, %d train blocks)",
+             n_params / 1e6, cfg.max_steps, tokens_per_step, train_blocks.shape[0])
     model.train()
     bar = tqdm(total=cfg.max_steps, initial=start, desc="pretrain", unit="step")
-    window_t, window_steps, window_tokens, loss_sum = time.time(), 0, 0, 0.0
-    tokens = sum(sum(len(train_docs[i]) for i in schedule.batch(s)) for s in range(start))
+    window_t, window_steps, loss_sum = time.time(), 0, 0.0
     for step in range(start, cfg.max_steps):
         t0 = time.time()
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
-        batch = collate([train_docs[i] for i in schedule.batch(step)], pad_id)
-        loss = model(**batch).loss
+        x = train_blocks[batch_indices(step, train_blocks.shape[0], cfg.batch_size, cfg.seed)].long()
+        loss = model(input_ids=x, labels=x).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
         train_s += time.time() - t0
-        n_tokens = int(batch["attention_mask"].sum())
-        tokens, window_tokens = tokens + n_tokens, window_tokens + n_tokens
         loss_sum, window_steps, done = loss_sum + float(loss.detach()), window_steps + 1, step + 1
         bar.update(1)
         if done % cfg.log_every == 0 or done == cfg.max_steps:
             point = {"step": done, "loss": loss_sum / window_steps, "lr": lr_at(step, cfg),
-                     "tokens_per_s": window_tokens / (time.time() - window_t), "tokens": tokens}
+                     "tokens_per_s": window_steps * tokens_per_step / (time.time() - window_t)}
             if done % cfg.eval_every == 0 and done < cfg.max_steps:
-                point["heldout_loss_nats"] = heldout_loss_nats(model, heldout_docs[:cfg.eval_docs], pad_id,
-                                                               cfg.batch_size)
+                point["heldout_loss_nats"] = heldout_loss_nats(model, heldout_blocks[:cfg.eval_blocks], cfg.batch_size)
             history.append(point)
             _log_point(point, cfg, run, bar)
-            window_t, window_steps, window_tokens, loss_sum = time.time(), 0, 0, 0.0
+            window_t, window_steps, loss_sum = time.time(), 0, 0.0
         if done % cfg.checkpoint_every == 0 and done < cfg.max_steps:
             _save_checkpoint(ckpt, model, opt, done, history, train_s)
     bar.close()
-    final_heldout = heldout_loss_nats(model, heldout_docs, pad_id, cfg.batch_size)
-    log.info("held-out loss %.4f nats/token over %d documents", final_heldout, len(heldout_docs))
+    final_heldout = heldout_loss_nats(model, heldout_blocks, cfg.batch_size)
+    log.info("held-out loss %.4f nats/token over %d blocks", final_heldout, heldout_blocks.shape[0])
     if run is not None:
         run.log({"pretrain/heldout_loss_nats": final_heldout}, step=cfg.max_steps)
     _save_model(model, tokenizer, directory / "model")
-    return {"n_params": n_params, "steps": cfg.max_steps, "tokens": tokens, "epochs": cfg.max_steps / schedule.per_epoch,
-            "train_s": train_s, "tokens_per_s": tokens / train_s if train_s else None,
-            "heldout_loss_nats": final_heldout, "heldout_tokens": sum(len(d) for d in heldout_docs),
+    return {"n_params": n_params, "steps": cfg.max_steps, "tokens": cfg.max_steps * tokens_per_step,
+            "train_s": train_s, "tokens_per_s": cfg.max_steps * tokens_per_step / train_s if train_s else None,
+            "heldout_loss_nats": final_heldout, "heldout_tokens": heldout_blocks.numel(),
             "final_train_loss": history[-1]["loss"] if history else None, "history": history}
 
 
@@ -259,17 +231,16 @@ def build(cfg: RlhfConfig, directory: Path, run=None) -> dict:
         truth = json.loads((world_dir / "ground_truth.json").read_text())
         tokenizer = train_tokenizer(corpus, cfg.pretrain.vocab_size, name_lexicon(truth))
         tokenizer.save_pretrained(tok_dir)
-    train_docs = encode_documents(corpus, tokenizer, cfg.pretrain.block_size)
-    heldout_docs = encode_documents(heldout, tokenizer, cfg.pretrain.block_size)
+    train_blocks = pack_blocks(encode_documents(corpus, tokenizer), cfg.pretrain.block_size)
+    heldout_blocks = pack_blocks(encode_documents(heldout, tokenizer), cfg.pretrain.block_size)
     timings["tokenizer_s"] = time.time() - t
-    corpus_tokens = sum(len(d) for d in train_docs)
-    log.info("tokenizer: %d tokens; corpus %d tokens in %d documents, held out %d documents", len(tokenizer),
-             corpus_tokens, len(train_docs), len(heldout_docs))
+    log.info("tokenizer: %d tokens; corpus %d tokens in %d blocks, held out %d blocks", len(tokenizer),
+             train_blocks.numel(), train_blocks.shape[0], heldout_blocks.shape[0])
     t = time.time()
-    record = train_model(directory, cfg.pretrain, tokenizer, train_docs, heldout_docs, run)
+    record = train_model(directory, cfg.pretrain, tokenizer, train_blocks, heldout_blocks, run)
     timings["train_wall_s"] = time.time() - t
-    record.update(timings, vocab_size=len(tokenizer), corpus_tokens=corpus_tokens,
-                  config=cache.build_params(cfg.world, cfg.pretrain))
+    record.update(timings, vocab_size=len(tokenizer), corpus_tokens=train_blocks.numel(),
+                  epochs=record["tokens"] / train_blocks.numel(), config=cache.build_params(cfg.world, cfg.pretrain))
     (directory / "train.json").write_text(json.dumps(record, indent=1))
     shutil.rmtree(directory / "checkpoints", ignore_errors=True)  # the model is saved; checkpoints are spent
     return record
