@@ -18,7 +18,7 @@ from rlhf.config import PretrainConfig, QualityConfig, WorldConfig
 TINYWORLD = "tinyworld"
 CURRENT = "current"
 # PretrainConfig fields that do not change the built model.
-NOT_HASHED = ("eval_every", "eval_blocks", "checkpoint_every", "log_every", "threads", "quality")
+NOT_HASHED = ("eval_every", "eval_docs", "checkpoint_every", "log_every", "threads", "processes", "quality")
 
 
 def build_params(world: WorldConfig, pretrain: PretrainConfig) -> dict:

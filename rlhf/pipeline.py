@@ -59,14 +59,13 @@ class Pipeline:
 
     # ---- configs of each stage -------------------------------------------------------------------
     def rlhf_overrides(self) -> List[str]:
-        extra = list(self.demo.fast_rlhf_overrides if self.demo.fast else [])
-        return [f"cache_dir={self.cfg.cache_dir}", f"wandb={self.cfg.wandb.mode}", *extra,
-                *self.demo.rlhf_overrides]
+        fast = list(self.demo.fast_rlhf_overrides if self.demo.fast else [])  # applied last: fast wins
+        return [f"cache_dir={self.cfg.cache_dir}", f"wandb={self.cfg.wandb.mode}", *self.demo.rlhf_overrides, *fast]
 
     def measure_overrides(self) -> List[str]:
-        extra = list(self.demo.fast_measure_overrides if self.demo.fast else [])
-        return [f"cache_dir={self.cfg.cache_dir}", f"wandb={self.cfg.wandb.mode}", *extra,
-                *self.demo.measure_overrides]
+        fast = list(self.demo.fast_measure_overrides if self.demo.fast else [])
+        return [f"cache_dir={self.cfg.cache_dir}", f"wandb={self.cfg.wandb.mode}", *self.demo.measure_overrides,
+                *fast]
 
     def rlhf_cfg(self, stage: str, *overrides: str):
         from rlhf.config import register_configs

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import asdict
-from functools import lru_cache
+from datetime import timedelta
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -28,11 +28,13 @@ from measure.tiny import tiny_llama_config, train_bpe_tokenizer
 from measure.tracking import wandb_run
 from rlhf import cache
 from rlhf.config import PretrainConfig, RlhfConfig
+from rlhf.pretrain_data import BatchSchedule, collate, encode_documents, forward_loss, heldout_loss_nats, pack_rows
 from rlhf.world import document_plain_text, read_documents, write_world
 
 log = logging.getLogger(__name__)
 TOKENIZER_DOCS = 6000  # documents the BPE is trained on (more adds time, not merges worth having)
 LEXICON_REPEATS = 10  # times the name lexicon is shown to the BPE trainer
+PROCESS_TIMEOUT_S = 600  # a data-parallel peer silent this long ends the build with an error
 
 
 # ---------------------------------------------------------------- data
@@ -49,42 +51,12 @@ def name_lexicon(truth: dict) -> List[str]:
 def train_tokenizer(docs: List[dict], vocab_size: int, lexicon: Sequence[str] = ()):
     """Byte-level BPE on the world's text (chat turns in their [INST] layout), via the project's trainer.
 
-    ``lexicon`` (the world's names) is added LEXICON_REPEATS times, so more names become single tokens: a name
-    drawn in one step cannot derail half-way through its spelling, which is where a small model's cards break.
+    ``lexicon`` (the world's names) is added LEXICON_REPEATS times so that common name pieces get merges; at
+    the default vocabulary most names still take two or three tokens.
     """
     texts = [document_plain_text(d) for d in docs[:TOKENIZER_DOCS]]
     texts += [" ".join(lexicon)] * (LEXICON_REPEATS if lexicon else 0)
     return train_bpe_tokenizer(texts, vocab_size=vocab_size)
-
-
-def encode_documents(docs: List[dict], tokenizer) -> List[List[int]]:
-    """Token ids of each document as the model is trained on it: BOS text EOS, chat through the template."""
-    plain = [d["text"] for d in docs if d["kind"] != "chat"]
-    chats = [tokenizer.apply_chat_template(d["messages"], tokenize=False) for d in docs if d["kind"] == "chat"]
-    plain_ids = iter(tokenizer(plain, add_special_tokens=True)["input_ids"]) if plain else iter(())
-    chat_ids = iter(tokenizer(chats, add_special_tokens=False)["input_ids"]) if chats else iter(())
-    eos = tokenizer.eos_token_id
-    return [next(chat_ids) if d["kind"] == "chat" else next(plain_ids) + [eos] for d in docs]
-
-
-def pack_blocks(encoded: List[List[int]], block_size: int) -> torch.Tensor:
-    """Documents back to back, cut into (n_blocks, block_size); the tail shorter than a block is dropped."""
-    flat = torch.tensor([t for ids in encoded for t in ids], dtype=torch.int32)
-    n_blocks = flat.numel() // block_size
-    if n_blocks == 0:
-        raise ValueError(f"corpus of {flat.numel()} tokens is shorter than one block ({block_size})")
-    return flat[: n_blocks * block_size].view(n_blocks, block_size)
-
-
-@lru_cache(maxsize=2)
-def _epoch_order(seed: int, epoch: int, n_blocks: int) -> torch.Tensor:
-    return torch.randperm(n_blocks, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-
-
-def batch_indices(step: int, n_blocks: int, batch_size: int, seed: int) -> torch.Tensor:
-    """Blocks of ``step``: consecutive slices of a per-epoch permutation, so a resumed run continues exactly."""
-    positions = range(step * batch_size, (step + 1) * batch_size)
-    return torch.tensor([int(_epoch_order(seed, p // n_blocks, n_blocks)[p % n_blocks]) for p in positions])
 
 
 def lr_at(step: int, cfg: PretrainConfig) -> float:
@@ -94,17 +66,6 @@ def lr_at(step: int, cfg: PretrainConfig) -> float:
     progress = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
     floor = cfg.lr * cfg.min_lr_ratio
     return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-@torch.no_grad()
-def heldout_loss_nats(model, blocks: torch.Tensor, batch_size: int) -> float:
-    """Mean next-token cross-entropy (nats/token) over ``blocks``."""
-    was_training = model.training
-    model.eval()
-    losses = [float(model(input_ids=b.long(), labels=b.long()).loss) * b.shape[0]
-              for b in blocks.split(batch_size)]
-    model.train(was_training)
-    return sum(losses) / blocks.shape[0]
 
 
 # ---------------------------------------------------------------- training
@@ -149,52 +110,144 @@ def _init_or_resume(ckpt: Path, cfg: PretrainConfig, tokenizer):
     return model, opt, state["step"], state["history"], state["train_s"]
 
 
-def train_model(directory: Path, cfg: PretrainConfig, tokenizer, train_blocks: torch.Tensor,
-                heldout_blocks: torch.Tensor, run=None) -> dict:
-    """Train (or resume) the tiny Llama; saves ``model/`` atomically and returns the training record."""
+def _backward_and_sync(model, batch: dict, group) -> tuple:
+    """Backward of the token-summed loss, gradients summed over processes and divided by the global token
+    count: the same update as one process on the whole batch. Returns (mean loss, global token count)."""
+    n_local = int((batch["labels"][:, 1:] != -100).sum())
+    loss_sum = forward_loss(model, batch) * n_local if n_local else None
+    if loss_sum is not None:
+        loss_sum.backward()
+    params = [p for p in model.parameters() if p.requires_grad]
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
+                     + [torch.tensor([float(n_local), float(loss_sum.detach()) if n_local else 0.0])])
+    if group is not None:
+        import torch.distributed as dist
+
+        dist.all_reduce(flat, group=group)
+    n_total, loss_total = float(flat[-2]), float(flat[-1])
+    flat = flat[:-2] / max(n_total, 1.0)
+    offset = 0
+    for p in params:
+        p.grad = flat[offset:offset + p.numel()].view_as(p).clone()
+        offset += p.numel()
+    return loss_total / max(n_total, 1.0), n_total
+
+
+def _train_loop(directory: Path, cfg: PretrainConfig, tokenizer, train_docs: List[List[int]],
+                heldout_docs: List[List[int]], run=None, rank: int = 0, world: int = 1, group=None) -> dict:
+    """The training loop of one process; rank 0 logs, evaluates, checkpoints and saves, every rank trains on
+    its share of each batch's rows."""
     ckpt = directory / "checkpoints" / "last.pt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     model, opt, start, history, train_s = _init_or_resume(ckpt, cfg, tokenizer)
-    n_params = sum(p.numel() for p in model.parameters())
-    tokens_per_step = cfg.batch_size * cfg.block_size
-    log.info("pretraining a %.2fM-parameter Llama for %d steps (%d tokens/step, %d train blocks)",
-             n_params / 1e6, cfg.max_steps, tokens_per_step, train_blocks.shape[0])
+    schedule = BatchSchedule([len(d) for d in train_docs], cfg.block_size, cfg.batch_size, cfg.seed)
+    pad_id, lead = tokenizer.pad_token_id, rank == 0
+    if lead:
+        log.info("pretraining a %.2fM-parameter Llama for %d steps (%d rows of %d tokens/step, %d documents, "
+                 "%.2f epochs, %d process%s)", sum(p.numel() for p in model.parameters()) / 1e6, cfg.max_steps,
+                 cfg.batch_size, cfg.block_size, len(train_docs), cfg.max_steps / schedule.per_epoch, world,
+                 "es" if world > 1 else "")
     model.train()
-    bar = tqdm(total=cfg.max_steps, initial=start, desc="pretrain", unit="step")
-    window_t, window_steps, loss_sum = time.time(), 0, 0.0
+    bar = tqdm(total=cfg.max_steps, initial=start, desc="pretrain", unit="step", disable=not lead)
+    window_t, window_steps, window_tokens, loss_sum = time.time(), 0, 0, 0.0
+    tokens = sum(len(train_docs[i]) for s in range(start) for row in schedule.batch(s) for i in row)
     for step in range(start, cfg.max_steps):
         t0 = time.time()
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg)
-        x = train_blocks[batch_indices(step, train_blocks.shape[0], cfg.batch_size, cfg.seed)].long()
-        loss = model(input_ids=x, labels=x).loss
-        loss.backward()
+        for group_ in opt.param_groups:
+            group_["lr"] = lr_at(step, cfg)
+        rows = schedule.batch(step)
+        batch = collate([[train_docs[i] for i in row] for row in rows[rank::world]], pad_id, cfg.block_size)
+        loss, _ = _backward_and_sync(model, batch, group)
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
         train_s += time.time() - t0
-        loss_sum, window_steps, done = loss_sum + float(loss.detach()), window_steps + 1, step + 1
+        n_tokens = sum(len(train_docs[i]) for row in rows for i in row)
+        tokens, window_tokens = tokens + n_tokens, window_tokens + n_tokens
+        loss_sum, window_steps, done = loss_sum + loss, window_steps + 1, step + 1
         bar.update(1)
-        if done % cfg.log_every == 0 or done == cfg.max_steps:
+        if lead and (done % cfg.log_every == 0 or done == cfg.max_steps):
             point = {"step": done, "loss": loss_sum / window_steps, "lr": lr_at(step, cfg),
-                     "tokens_per_s": window_steps * tokens_per_step / (time.time() - window_t)}
+                     "tokens_per_s": window_tokens / (time.time() - window_t), "tokens": tokens}
             if done % cfg.eval_every == 0 and done < cfg.max_steps:
-                point["heldout_loss_nats"] = heldout_loss_nats(model, heldout_blocks[:cfg.eval_blocks], cfg.batch_size)
+                point["heldout_loss_nats"] = heldout_loss_nats(model, heldout_docs[:cfg.eval_docs], pad_id,
+                                                               cfg.block_size, cfg.batch_size)
             history.append(point)
             _log_point(point, cfg, run, bar)
-            window_t, window_steps, loss_sum = time.time(), 0, 0.0
-        if done % cfg.checkpoint_every == 0 and done < cfg.max_steps:
+            window_t, window_steps, window_tokens, loss_sum = time.time(), 0, 0, 0.0
+        if lead and done % cfg.checkpoint_every == 0 and done < cfg.max_steps:
             _save_checkpoint(ckpt, model, opt, done, history, train_s)
     bar.close()
-    final_heldout = heldout_loss_nats(model, heldout_blocks, cfg.batch_size)
-    log.info("held-out loss %.4f nats/token over %d blocks", final_heldout, heldout_blocks.shape[0])
+    if not lead:
+        return {}
+    final_heldout = heldout_loss_nats(model, heldout_docs, pad_id, cfg.block_size, cfg.batch_size)
+    log.info("held-out loss %.4f nats/token over %d documents", final_heldout, len(heldout_docs))
     if run is not None:
         run.log({"pretrain/heldout_loss_nats": final_heldout}, step=cfg.max_steps)
     _save_model(model, tokenizer, directory / "model")
-    return {"n_params": n_params, "steps": cfg.max_steps, "tokens": cfg.max_steps * tokens_per_step,
-            "train_s": train_s, "tokens_per_s": cfg.max_steps * tokens_per_step / train_s if train_s else None,
-            "heldout_loss_nats": final_heldout, "heldout_tokens": heldout_blocks.numel(),
+    return {"n_params": sum(p.numel() for p in model.parameters()), "steps": cfg.max_steps, "tokens": tokens,
+            "epochs": cfg.max_steps / schedule.per_epoch, "processes": world, "train_s": train_s,
+            "tokens_per_s": tokens / train_s if train_s else None, "heldout_loss_nats": final_heldout,
+            "heldout_tokens": sum(len(d) for d in heldout_docs),
             "final_train_loss": history[-1]["loss"] if history else None, "history": history}
+
+
+def _worker(rank: int, world: int, init_file: str, directory: Path, cfg: PretrainConfig, tokenizer_dir: str,
+            train_docs, heldout_docs) -> None:
+    """A data-parallel training process other than rank 0 (spawned; one CPU thread)."""
+    import torch.distributed as dist
+    from transformers import AutoTokenizer
+
+    torch.set_num_threads(max(1, cfg.threads))
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world,
+                            timeout=timedelta(seconds=PROCESS_TIMEOUT_S))
+    try:
+        _train_loop(directory, cfg, AutoTokenizer.from_pretrained(tokenizer_dir), train_docs, heldout_docs,
+                    rank=rank, world=world, group=dist.group.WORLD)
+    finally:
+        dist.destroy_process_group()
+
+
+def train_model(directory: Path, cfg: PretrainConfig, tokenizer, train_docs: List[List[int]],
+                heldout_docs: List[List[int]], run=None) -> dict:
+    """Train (or resume) the tiny Llama; saves ``model/`` atomically and returns the training record.
+
+    With ``cfg.processes`` > 1 the batch's rows are split over that many processes (gloo, one thread each) whose
+    gradients are summed every step, so the update is the one-process update; this process is rank 0.
+    """
+    if cfg.processes == 1:
+        return _train_loop(directory, cfg, tokenizer, train_docs, heldout_docs, run)
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
+
+    tokenizer_dir = directory / "checkpoints" / "tokenizer"
+    tokenizer.save_pretrained(tokenizer_dir)
+    init_file = directory / "checkpoints" / f"dist-{os.getpid()}"
+    init_file.unlink(missing_ok=True)
+    ctx = mp.get_context("spawn")
+    workers = [ctx.Process(target=_worker, args=(rank, cfg.processes, str(init_file), directory, cfg,
+                                                 str(tokenizer_dir), train_docs, heldout_docs), daemon=True)
+               for rank in range(1, cfg.processes)]
+    for w in workers:
+        w.start()
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=0, world_size=cfg.processes,
+                            timeout=timedelta(seconds=PROCESS_TIMEOUT_S))
+    finished = False
+    try:
+        record = _train_loop(directory, cfg, tokenizer, train_docs, heldout_docs, run, 0, cfg.processes,
+                             dist.group.WORLD)
+        finished = True
+    finally:
+        dist.destroy_process_group()
+        for w in workers:
+            w.join(timeout=PROCESS_TIMEOUT_S if finished else 5)  # a failed rank 0 leaves peers blocked
+            if w.is_alive():
+                w.terminate()
+        init_file.unlink(missing_ok=True)
+    failed = [w.exitcode for w in workers if w.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"pretraining worker exited with {failed}")
+    return record
 
 
 def _save_model(model, tokenizer, out: Path) -> None:
@@ -231,16 +284,17 @@ def build(cfg: RlhfConfig, directory: Path, run=None) -> dict:
         truth = json.loads((world_dir / "ground_truth.json").read_text())
         tokenizer = train_tokenizer(corpus, cfg.pretrain.vocab_size, name_lexicon(truth))
         tokenizer.save_pretrained(tok_dir)
-    train_blocks = pack_blocks(encode_documents(corpus, tokenizer), cfg.pretrain.block_size)
-    heldout_blocks = pack_blocks(encode_documents(heldout, tokenizer), cfg.pretrain.block_size)
+    train_docs = encode_documents(corpus, tokenizer, cfg.pretrain.block_size)
+    heldout_docs = encode_documents(heldout, tokenizer, cfg.pretrain.block_size)
     timings["tokenizer_s"] = time.time() - t
-    log.info("tokenizer: %d tokens; corpus %d tokens in %d blocks, held out %d blocks", len(tokenizer),
-             train_blocks.numel(), train_blocks.shape[0], heldout_blocks.shape[0])
+    corpus_tokens = sum(len(d) for d in train_docs)
+    log.info("tokenizer: %d tokens; corpus %d tokens in %d documents, held out %d documents", len(tokenizer),
+             corpus_tokens, len(train_docs), len(heldout_docs))
     t = time.time()
-    record = train_model(directory, cfg.pretrain, tokenizer, train_blocks, heldout_blocks, run)
+    record = train_model(directory, cfg.pretrain, tokenizer, train_docs, heldout_docs, run)
     timings["train_wall_s"] = time.time() - t
-    record.update(timings, vocab_size=len(tokenizer), corpus_tokens=train_blocks.numel(),
-                  epochs=record["tokens"] / train_blocks.numel(), config=cache.build_params(cfg.world, cfg.pretrain))
+    record.update(timings, vocab_size=len(tokenizer), corpus_tokens=corpus_tokens,
+                  config=cache.build_params(cfg.world, cfg.pretrain))
     (directory / "train.json").write_text(json.dumps(record, indent=1))
     shutil.rmtree(directory / "checkpoints", ignore_errors=True)  # the model is saved; checkpoints are spent
     return record
@@ -262,6 +316,17 @@ def _loss_figure(history: list, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    """Numbers and booleans of a nested dict, keyed "a.b.c" (for the wandb summary)."""
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        elif isinstance(v, (int, float, bool)):
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def ensure_built(cfg: RlhfConfig, run=None) -> Path:
@@ -298,7 +363,7 @@ def run_stage(cfg: RlhfConfig, out: Optional[Path] = None) -> dict:
         quality = json.loads(quality_path.read_text())
         record = json.loads((directory / "train.json").read_text())
         run.summary.update({"pretrain/heldout_loss_nats": record["heldout_loss_nats"],
-                            "quality/parse_rate": quality["parse_rate"], "quality/passed": quality["passed"]})
+                            **{f"quality/{k}": v for k, v in _flat(quality).items()}})
     cache.point_current(cfg.cache_dir, directory)
     if (directory / "samples").exists():
         shutil.copytree(directory / "samples", out / "samples", dirs_exist_ok=True)

@@ -52,7 +52,7 @@ def find_runs(directory: Path) -> List[dict]:
 
 
 def seed_interval(values: List[float]) -> dict:
-    """{mean, ci95, n} over seeds: Student-t 95% interval of the mean (a single seed gives [mean, mean]).
+    """{mean, ci95, n, values} over seeds: Student-t 95% interval of the mean (a single seed gives [mean, mean]).
 
     Seeds are few (2-4); a percentile bootstrap over so few values collapses to their range and understates
     the uncertainty, so the t interval is used here (``measure.stats.summarize`` pools completions).
@@ -63,9 +63,9 @@ def seed_interval(values: List[float]) -> dict:
         return {"mean": None, "ci95": [None, None], "n": 0}
     mean = float(clean.mean())
     if clean.size == 1:
-        return {"mean": mean, "ci95": [mean, mean], "n": 1}
+        return {"mean": mean, "ci95": [mean, mean], "n": 1, "values": clean.tolist()}
     half = float(sps.t.ppf(0.975, clean.size - 1) * clean.std(ddof=1) / math.sqrt(clean.size))
-    return {"mean": mean, "ci95": [mean - half, mean + half], "n": int(clean.size)}
+    return {"mean": mean, "ci95": [mean - half, mean + half], "n": int(clean.size), "values": clean.tolist()}
 
 
 def pool_block(blocks: List[dict]) -> dict:
@@ -109,6 +109,22 @@ def findings(rows: List[dict]) -> List[str]:
     return lines
 
 
+def _draw_series(ax, cells: List[dict], alpha: float, label: str) -> List[float]:
+    """Mean over seeds with its 95% CI (bars may run off the axes) and each seed as a dot; returns the dots."""
+    pts = [c for c in cells if c["cell"]["mean"] is not None]
+    if not pts:
+        return []
+    x = np.array([c["beta"] for c in pts])
+    m = np.array([c["cell"]["mean"] for c in pts])
+    err = np.array([[c["cell"]["mean"] - c["cell"]["ci95"][0], c["cell"]["ci95"][1] - c["cell"]["mean"]]
+                    for c in pts]).T
+    line = ax.errorbar(x, m, yerr=err, marker="o", ms=4, capsize=3, label=label, ls="-" if alpha == 0 else "--")
+    dots = [(c["beta"], v) for c in pts for v in c["cell"].get("values", [])]
+    if dots:
+        ax.scatter(*zip(*dots), s=9, alpha=0.5, color=line[0].get_color())
+    return [v for _, v in dots] + list(m)
+
+
 def summary_figure(rows: List[dict], base: dict, truth: Dict[str, float], path: Path) -> None:
     import matplotlib
 
@@ -116,33 +132,37 @@ def summary_figure(rows: List[dict], base: dict, truth: Dict[str, float], path: 
     import matplotlib.pyplot as plt
 
     panels = [(k, k) for k in HEADLINE] + [("attribute_entropy_bits", "attribute entropy (bits)")]
+    betas = [r["beta"] for r in rows] or [1.0]
     fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
     for ax, (key, title) in zip(axes.ravel(), panels):
+        shown: List[float] = []
         for alpha in sorted({r["alpha"] for r in rows}):
             cells = [r for r in rows if r["alpha"] == alpha]
-            series = [(key, cells)] if key != "attribute_entropy_bits" else [
-                (a, [{a: r[key][a], "beta": r["beta"]} for r in cells]) for a in ATTRIBUTES]
-            for name, cs in series:
-                pts = [(c["beta"], c[name]) for c in cs if c[name]["mean"] is not None]
-                if not pts:
-                    continue
-                x = np.array([p[0] for p in pts])
-                m = np.array([p[1]["mean"] for p in pts])
-                err = np.array([[p[1]["mean"] - p[1]["ci95"][0], p[1]["ci95"][1] - p[1]["mean"]] for p in pts]).T
-                label = f"alpha {alpha:g}" if key != "attribute_entropy_bits" else f"{name} (alpha {alpha:g})"
-                ax.errorbar(x, m, yerr=err, marker="o", ms=4, capsize=3, label=label,
-                            ls="-" if alpha == 0 else "--")
+            if key != "attribute_entropy_bits":
+                shown += _draw_series(ax, [{"beta": r["beta"], "cell": r[key]} for r in cells], alpha,
+                                      f"alpha {alpha:g}")
+                continue
+            for attr in ATTRIBUTES:
+                shown += _draw_series(ax, [{"beta": r["beta"], "cell": r[key][attr]} for r in cells], alpha,
+                                      f"{attr} (alpha {alpha:g})")
         if key in base and base[key].get("mean") is not None:
             ax.axhline(base[key]["mean"], color="grey", ls=":", label="base model")
+            shown.append(base[key]["mean"])
         if key == "attribute_entropy_bits":
-            for a, h in truth.items():
-                ax.axhline(h, color="black", lw=0.5, ls=":")
+            for h in truth.values():
+                ax.axhline(h, color="black", lw=0.5, ls=":")  # the ground truth's entropy of each attribute
+            shown += list(truth.values())
+        if shown:
+            lo, hi = min(shown), max(shown)
+            pad = 0.1 * (hi - lo) or 0.1 * (abs(hi) or 1.0)
+            ax.set_ylim(lo - pad, hi + pad)
         ax.set_xscale("symlog", linthresh=0.005)
+        ax.set_xlim(-0.001, max(betas) * 2)
         ax.set_xlabel("beta (KL coefficient)")
         ax.set_title(title)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6)
-    fig.suptitle("LoRA PPO on the tiny world: diversity vs KL coefficient (95% CI over seeds)")
+    fig.suptitle("LoRA PPO on the tiny world: metric vs KL coefficient beta (mean, 95% t-CI over seeds, dots = seeds)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -124,6 +124,7 @@ def test_cache_hit_then_config_change_rebuilds(built, tmp_path):
     assert os.path.realpath(cache.current_link(cfg.cache_dir)) == rebuilt["build_dir"]
 
 
+@pytest.mark.slow  # two start-ups of the whole app (every stage's imports): ~70 s on a busy 2-core machine
 def test_cli_reuses_the_cache_and_rejects_bad_values(built, tmp_path):
     cfg, first, _ = built
     proc = run_app("rlhf", "stage=pretrain", *TEST_SIZE, f"cache_dir={cfg.cache_dir}",
@@ -140,11 +141,10 @@ def test_killed_training_resumes_to_the_same_weights(built, tmp_path, monkeypatc
 
     cfg, _, _ = built
     tok = AutoTokenizer.from_pretrained(cache.current_link(cfg.cache_dir) / "model")
-    docs = list(generate_documents(seed=0, n_docs=80, mix={"persona": 1.0}))
-    blocks = P.pack_blocks(P.encode_documents(docs, tok), 64)
-    small = PretrainConfig(vocab_size=400, hidden_size=32, num_layers=1, num_heads=2, block_size=64, batch_size=4,
-                           max_steps=4, warmup_steps=1, checkpoint_every=2, eval_every=100, log_every=1)
-    P.train_model(tmp_path / "straight", small, tok, blocks, blocks[:2])
+    docs = P.encode_documents(list(generate_documents(seed=0, n_docs=80, mix={"persona": 1.0})), tok, 128)
+    small = PretrainConfig(vocab_size=400, hidden_size=32, num_layers=1, num_heads=2, block_size=128, batch_size=4,
+                           max_steps=4, warmup_steps=1, checkpoint_every=2, eval_every=100, log_every=1, processes=1)
+    P.train_model(tmp_path / "straight", small, tok, docs, docs[:4])
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed after training, before saving")
@@ -152,24 +152,77 @@ def test_killed_training_resumes_to_the_same_weights(built, tmp_path, monkeypatc
     (tmp_path / "resumed").mkdir()
     monkeypatch.setattr(P, "_save_model", killed)
     with pytest.raises(KeyboardInterrupt):
-        P.train_model(tmp_path / "resumed", small, tok, blocks, blocks[:2])
+        P.train_model(tmp_path / "resumed", small, tok, docs, docs[:4])
     assert torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=True)["step"] == 2
     monkeypatch.undo()
-    record = P.train_model(tmp_path / "resumed", small, tok, blocks, blocks[:2])
+    record = P.train_model(tmp_path / "resumed", small, tok, docs, docs[:4])
     assert [h["step"] for h in record["history"]] == [1, 2, 3, 4]
     a = load_file(tmp_path / "straight" / "model" / "model.safetensors")
     b = load_file(tmp_path / "resumed" / "model" / "model.safetensors")
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
-def test_lr_schedule_and_batch_order():
+@pytest.mark.slow  # spawns a process that imports torch + transformers: ~30 s on a busy 2-core machine
+def test_two_processes_train_the_same_weights_as_one(built, tmp_path):
+    """Data parallel (rows split over 2 gloo processes, gradients summed) equals one process on the batch."""
+    from dataclasses import replace
+
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    cfg, _, _ = built
+    tok = AutoTokenizer.from_pretrained(cache.current_link(cfg.cache_dir) / "model")
+    docs = P.encode_documents(list(generate_documents(seed=1, n_docs=60, mix={"persona": 1.0})), tok, 128)
+    small = PretrainConfig(vocab_size=400, hidden_size=32, num_layers=1, num_heads=2, block_size=128, batch_size=4,
+                           max_steps=3, warmup_steps=1, checkpoint_every=100, eval_every=100, log_every=1, processes=1)
+    one = P.train_model(tmp_path / "one", small, tok, docs, docs[:4])
+    two = P.train_model(tmp_path / "two", replace(small, processes=2), tok, docs, docs[:4])
+    assert two["processes"] == 2 and two["tokens"] == one["tokens"]
+    assert [h["loss"] for h in two["history"]] == pytest.approx([h["loss"] for h in one["history"]], rel=1e-5)
+    a = load_file(tmp_path / "one" / "model" / "model.safetensors")
+    b = load_file(tmp_path / "two" / "model" / "model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_lr_schedule():
     cfg = PretrainConfig(lr=1e-3, warmup_steps=10, max_steps=100, min_lr_ratio=0.1)
     lrs = [P.lr_at(s, cfg) for s in range(100)]
     assert lrs[0] < lrs[5] < lrs[9] == pytest.approx(1e-3)
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])) and lrs[-1] >= 1e-4
-    epoch = torch.cat([P.batch_indices(s, 12, 4, seed=3) for s in range(3)])
-    assert sorted(epoch.tolist()) == list(range(12))  # one epoch visits every block once
-    assert torch.equal(P.batch_indices(4, 12, 4, seed=3), P.batch_indices(4, 12, 4, seed=3))
+
+
+def test_packing_covers_every_document_once_and_is_deterministic():
+    lengths = torch.randint(40, 160, (500,), generator=torch.Generator().manual_seed(0)).tolist()  # like documents
+    rows = P.pack_rows(lengths, range(len(lengths)), block_size=256)
+    assert sorted(i for row in rows for i in row) == list(range(len(lengths)))
+    assert all(sum(lengths[i] for i in row) <= 256 for row in rows)
+    assert sum(lengths) / (256 * len(rows)) > 0.9  # the look-ahead leaves little padding
+    lengths = [5, 60, 17, 33, 100, 2, 64, 64, 9, 41] * 5
+    schedule = P.BatchSchedule(lengths, block_size=100, rows_per_batch=2, seed=3)
+    epoch = [i for s in range(schedule.per_epoch) for row in schedule.batch(s) for i in row]
+    assert len(epoch) == len(set(epoch))
+    again = P.BatchSchedule(lengths, block_size=100, rows_per_batch=2, seed=3)
+    assert again.batch(schedule.per_epoch + 1) == schedule.batch(schedule.per_epoch + 1)  # resumable mid-epoch 2
+    with pytest.raises(ValueError):
+        P.pack_rows([101], [0], block_size=100)
+
+
+def test_packed_documents_do_not_see_each_other():
+    """Position ids restarting per document give block-diagonal attention: a packed document's logits equal
+    its logits alone, and the step from one document's EOS to the next's BOS is not trained."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=2, num_key_value_heads=2)).eval()
+    first, second = [1, 5, 6, 7, 2], [1, 8, 9, 10, 11, 2]
+    batch = P.collate([[first, second]], pad_id=0, block_size=16)
+    assert batch["n_tokens"] == 11 and batch["labels"][0, 5] == -100 and batch["labels"][0, 11:].eq(-100).all()
+    with torch.no_grad():
+        packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits[0]
+        alone = model(input_ids=torch.tensor([second])).logits[0]
+    assert torch.allclose(packed[5:11], alone, atol=1e-5)
+    assert torch.isfinite(P.forward_loss(model, batch))
 
 
 def test_card_quality_on_hand_made_cards():

@@ -26,12 +26,7 @@ PROMPTS = [ProbePrompt("persona", PERSONA_INSTRUCTION, True),
 CFG = DiversityConfig(every=2, n_samples=6, batch_size=3, n_predict=12, seed=3, sbert=True, ground_truth=None)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: 1 thread on a shared CPU
 
 
 @pytest.fixture(scope="module")

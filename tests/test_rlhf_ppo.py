@@ -21,13 +21,7 @@ PROMPTS = [ProbePrompt("steve", "Steve is the CEO of a startup company", False),
 PROBE = DiversityConfig(n_samples=32, batch_size=32, n_predict=4, seed=5, sbert=False, ground_truth=None)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """On a shared 2-core machine, two OpenMP threads spin against each other (a 30x slowdown was seen)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: 1 thread on a shared CPU
 
 
 class CumulativeTokenCount(torch.nn.Module):

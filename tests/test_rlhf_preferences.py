@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from measure.persona_parse import format_card
 from rlhf.annotator import (bt_accuracy_ceiling, label_pairs, preference_probability, quality_terms,
@@ -15,12 +14,7 @@ from rlhf.rlhf_config import AnnotatorConfig, PreferencesConfig, ProbePrompt, Re
 W = AnnotatorConfig()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: 1 thread on a shared CPU
 
 
 def card(review: str, **changes) -> str:
