@@ -9,6 +9,9 @@ the same overrides is reused, so an interrupted demo run again continues where i
 underneath also cache their models by config hash. A failing step stops the pipeline with one line naming
 the step and its log. Configs of the other apps are composed with Hydra from the same `conf/` tree, so a
 step runs exactly what `python -m measure ...` or `python -m toy_bandit ...` with those overrides runs.
+
+With `demo.jobs` > 1, steps whose inputs are ready run side by side in worker processes (rlhf/scheduler.py);
+pretraining and the reward models use every core themselves and run alone in this process.
 """
 from __future__ import annotations
 
@@ -16,17 +19,16 @@ import dataclasses
 import json
 import logging
 import shutil
-import sys
 import time
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 from hydra import compose
 from omegaconf import OmegaConf
 
 from measure.config import register_configs as register_measure
 from measure.results import read_results, run_dir
-from rlhf.ppo import run_name
+from rlhf.rlhf_config import run_name
 
 log = logging.getLogger("rlhf.pipeline")
 
@@ -36,6 +38,17 @@ class Step:
     name: str  # folder under demo.out_dir, also the name printed in progress and errors
     overrides: List[str]  # what identifies the step's work: same overrides + results.json = reuse
     run: Callable[[Path], dict]  # writes results.json into the folder, returns the results
+
+
+@dataclasses.dataclass
+class StepSpec:
+    """A step before it is built: its name and what it waits for are known up front; `build` may read the
+    results of the steps in `after` (e.g. an adapter path), so it is called once they are done."""
+
+    name: str
+    build: Callable[[], Step]
+    after: Tuple[str, ...] = ()  # names of the steps whose outputs this one reads
+    exclusive: bool = False  # uses every core itself: runs alone, in the pipeline's own process
 
 
 def _fmt(x: float) -> str:
@@ -76,10 +89,10 @@ class Pipeline:
 
     # ---- the steps -------------------------------------------------------------------------------
     def rlhf_step(self, stage: str, name: str, *overrides: str) -> Step:
-        from rlhf.__main__ import STAGE_FUNCTIONS
+        from rlhf.__main__ import stage_function
 
         return Step(name, [f"stage={stage}", *self.rlhf_overrides(), *overrides],
-                    lambda out: STAGE_FUNCTIONS[stage](self.rlhf_cfg(stage, *overrides), out))
+                    lambda out: stage_function(stage)(self.rlhf_cfg(stage, *overrides), out))
 
     def ppo_runs(self) -> List[tuple]:
         betas = self.demo.fast_betas if self.demo.fast else self.demo.betas
@@ -129,58 +142,60 @@ class Pipeline:
 
         return Step(f"bandit/{experiment}", overrides, run)
 
-    def steps(self) -> List[Callable[[], Step]]:
-        """Step factories in order (a factory may read results of earlier steps, e.g. adapter paths)."""
-        out: List[Callable[[], Step]] = [lambda: self.rlhf_step("pretrain", "pretrain")]
+    def specs(self) -> List[StepSpec]:
+        """Every step in order, with what it waits for. Pretraining and the reward models run alone (they use
+        every core); a measurement of a later beta waits for the first beta's one so that it reuses its base
+        samples; the attractor test perturbs the semantic experiment's clusters."""
+        out = [StepSpec("pretrain", lambda: self.rlhf_step("pretrain", "pretrain"), exclusive=True)]
         for alpha in self.demo.alphas:
-            out.append(lambda a=alpha: self.rlhf_step("reward", f"reward/alpha{_fmt(a)}", f"rlhf.alpha={a}"))
-        for a, b, s in self.ppo_runs():
-            out.append(lambda a=a, b=b, s=s: self.rlhf_step(
-                "ppo", f"ppo/{run_name(a, b, s)}", f"rlhf.alpha={a}", f"rlhf.beta={b}", f"rlhf.seed={s}"))
-        out.append(lambda: self.rlhf_step("summary", "summary", f"summary.runs={self.out / 'ppo'}",
-                                          "summary.min_seeds=1"))
+            name = f"reward/alpha{_fmt(alpha)}"
+            out.append(StepSpec(name, lambda a=alpha, n=name: self.rlhf_step("reward", n, f"rlhf.alpha={a}"),
+                                ("pretrain",), exclusive=True))
+        runs = self.ppo_runs()
+        for a, b, s in runs:
+            name = f"ppo/{run_name(a, b, s)}"
+            out.append(StepSpec(name, lambda a=a, b=b, s=s, n=name: self.rlhf_step(
+                "ppo", n, f"rlhf.alpha={a}", f"rlhf.beta={b}", f"rlhf.seed={s}"), (f"reward/alpha{_fmt(a)}",)))
+        out.append(StepSpec("summary", lambda: self.rlhf_step("summary", "summary", f"summary.runs={self.out / 'ppo'}",
+                                                               "summary.min_seeds=1"),
+                            tuple(f"ppo/{run_name(*r)}" for r in runs)))
+        measured = [r for r in runs if r[2] == self.demo.seeds[0]]
         for experiment in self.demo.experiments:
-            for a, b, s in self.ppo_runs():
-                if s == self.demo.seeds[0]:
-                    out.append(lambda e=experiment, a=a, b=b, s=s: self.measure_step(e, a, b, s))
-        out += [lambda: self.bandit_step("table1"), lambda: self.bandit_step("simulate")]
+            for i, (a, b, s) in enumerate(measured):
+                after = [f"ppo/{run_name(a, b, s)}"]
+                if i > 0:
+                    after.append(f"measure/{experiment}/{run_name(*measured[0])}")  # its base samples
+                if experiment == "attractor":
+                    after.append(f"measure/semantic/{run_name(a, b, s)}")
+                out.append(StepSpec(f"measure/{experiment}/{run_name(a, b, s)}",
+                                    lambda e=experiment, a=a, b=b, s=s: self.measure_step(e, a, b, s), tuple(after)))
+        out += [StepSpec("bandit/table1", lambda: self.bandit_step("table1")),
+                StepSpec("bandit/simulate", lambda: self.bandit_step("simulate"))]
         return out
 
     # ---- running ---------------------------------------------------------------------------------
-    def run_step(self, step: Step, index: int, total: int) -> None:
+    def reusable(self, step: Step) -> bool:
         folder = self.out / step.name
         marker = folder / "step.json"
-        if (folder / "results.json").exists() and marker.exists() and \
-                json.loads(marker.read_text()).get("overrides") == step.overrides:
-            log.info("[%d/%d] %s: reusing %s", index, total, step.name, folder)
-            self.manifest.append({"step": step.name, "dir": str(folder), "seconds": 0.0, "reused": True})
-            return
-        log.info("[%d/%d] %s: running", index, total, step.name)
+        return (folder / "results.json").exists() and marker.exists() and \
+            json.loads(marker.read_text()).get("overrides") == step.overrides
+
+    def execute(self, step: Step) -> float:
+        """Run one step into its folder (results.json last, then step.json); returns its seconds."""
+        folder = self.out / step.name
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "results.json").unlink(missing_ok=True)
         started = time.time()
         step.run(folder)
         seconds = time.time() - started
-        marker.write_text(json.dumps({"overrides": step.overrides, "seconds": seconds}, indent=2))
-        log.info("[%d/%d] %s: done in %.0f s", index, total, step.name, seconds)
-        self.manifest.append({"step": step.name, "dir": str(folder), "seconds": seconds, "reused": False})
+        (folder / "step.json").write_text(json.dumps({"overrides": step.overrides, "seconds": seconds}, indent=2))
+        return seconds
 
     def run(self, log_file: Optional[Path]) -> dict:
-        factories = self.steps()
-        for i, factory in enumerate(factories, 1):
-            step = None
-            try:
-                step = factory()
-                self.run_step(step, i, len(factories))
-            except SystemExit:
-                raise
-            except Exception as err:  # one line naming the step and where its log is
-                name = step.name if step else f"step {i}"
-                log.exception("step %s failed", name)
-                log.error("pipeline stopped: step %s failed (%s: %s); log: %s", name, type(err).__name__,
-                          str(err).strip().splitlines()[0] if str(err).strip() else "", log_file)
-                sys.exit(1)
-        return {"steps": self.manifest, "total_seconds": sum(m["seconds"] for m in self.manifest)}
+        from rlhf.scheduler import Scheduler
+
+        manifest = Scheduler(self, log_file).run()
+        return {"steps": manifest, "total_seconds": sum(m["seconds"] for m in manifest), "jobs": self.demo.jobs}
 
 
 def run_stage(cfg, out: Optional[Path] = None) -> dict:

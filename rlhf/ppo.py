@@ -22,17 +22,12 @@ import torch
 from measure.prompts import encode_prompt
 from measure.tiny import config_hash
 from rlhf.ppo_checkpoint import CheckpointCallback, ResumeCallback, latest_checkpoint, load_checkpoint, read_state
-from rlhf.rlhf_config import PPOStageConfig, ProbePrompt
+from rlhf.rlhf_config import PPOStageConfig, ProbePrompt, run_name
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 log = logging.getLogger(__name__)
 # accelerate logs "The used dataset had no length..." at INFO for every metric TRL gathers on a last batch
 logging.getLogger("accelerate.accelerator").setLevel(logging.WARNING)
-
-
-def run_name(alpha: float, beta: float, seed: int) -> str:
-    """`alpha{alpha}_beta{beta}_seed{seed}`: the run's directory under <cache_dir>/ppo and its wandb name."""
-    return f"alpha{alpha:g}_beta{beta:g}_seed{seed}"
 
 
 def ppo_dir(cache_dir: str | os.PathLike, cfg: PPOStageConfig) -> Path:

@@ -28,7 +28,7 @@ from measure.tiny import tiny_llama_config, train_bpe_tokenizer
 from measure.tracking import wandb_run
 from rlhf import cache
 from rlhf.config import PretrainConfig, RlhfConfig
-from rlhf.pretrain_data import BatchSchedule, collate, encode_documents, forward_loss, heldout_loss_nats, pack_rows
+from rlhf.pretrain_data import BatchSchedule, collate, encode_documents, forward_loss, heldout_loss_nats
 from rlhf.world import document_plain_text, read_documents, write_world
 
 log = logging.getLogger(__name__)

@@ -262,6 +262,9 @@ def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
         doc.para("Not run.")
 
     doc.heading(sections[10])
+    if manifest.get("wall_seconds") is not None:
+        doc.para(f"Wall time {manifest['wall_seconds'] / 60:.1f} min with up to {manifest.get('jobs', 1)} step(s) at "
+                 "once (steps in workers overlap, so their seconds add up to more than the wall time).")
     doc.table(["step", "seconds", "reused"], [[html.escape(m["step"]), f"{m['seconds']:.0f}", "yes" if m["reused"] else ""]
                                               for m in manifest.get("steps", [])])
 

@@ -87,6 +87,11 @@ class RewardConfig:
         require(self.batch_size >= 1, "reward.batch_size", self.batch_size, ">= 1")
 
 
+def run_name(alpha: float, beta: float, seed: int) -> str:
+    """`alpha{alpha}_beta{beta}_seed{seed}`: the run's directory under <cache_dir>/ppo and its wandb name."""
+    return f"alpha{alpha:g}_beta{beta:g}_seed{seed}"
+
+
 @dataclass
 class PPOStageConfig:
     """One PPO run (the `rlhf` node): `rlhf.beta` is the KL coefficient of Eq. 5.2."""

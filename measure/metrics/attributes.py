@@ -49,7 +49,7 @@ def tv_distance(values: Iterable[Optional[Hashable]], truth_probs: Dict[Hashable
     if not truth or any(p < 0 for p in truth.values()) or abs(sum(truth.values()) - 1.0) > 1e-6:
         raise ValueError(f"truth_probs must be non-negative and sum to 1; got sum {sum(truth.values())}")
     empirical = value_distribution(values)
-    keys = set(truth) | set(empirical)
+    keys = sorted(set(truth) | set(empirical))  # a fixed summation order: the same digits in every process
     return 0.5 * float(sum(abs(empirical.get(k, 0.0) - truth.get(k, 0.0)) for k in keys))
 
 
