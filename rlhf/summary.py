@@ -102,10 +102,14 @@ def findings(rows: List[dict]) -> List[str]:
         for name, a, b in metrics:
             if a["mean"] is None or b["mean"] is None:
                 continue
-            overlap = not (a["ci95"][1] < b["ci95"][0] or b["ci95"][1] < a["ci95"][0])
+            if min(lo["n_seeds"], hi["n_seeds"]) < 2:  # one seed has no interval: say so, do not compare
+                verdict = "one seed, so no CI"
+            else:
+                overlap = not (a["ci95"][1] < b["ci95"][0] or b["ci95"][1] < a["ci95"][0])
+                verdict = f"{'CIs overlap' if overlap else 'CIs do not overlap'}; {lo['n_seeds']} and " \
+                          f"{hi['n_seeds']} seeds"
             lines.append(f"alpha {alpha:g}: {name} {a['mean']:.3f} at beta {lo['beta']:g} vs {b['mean']:.3f} at beta "
-                         f"{hi['beta']:g} ({'CIs overlap' if overlap else 'CIs do not overlap'}; "
-                         f"{lo['n_seeds']} and {hi['n_seeds']} seeds)")
+                         f"{hi['beta']:g} ({verdict})")
     return lines
 
 

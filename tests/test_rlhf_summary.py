@@ -71,3 +71,13 @@ def test_summary_pools_seeds_per_alpha_and_beta(tmp_path):
     assert any("top5_entropy_bits" in line for line in res["findings"])
     assert summary_table(rows).count("\n") == 2 + len(rows)
     assert by_beta([]) == []
+
+
+def test_findings_compare_cis_only_with_two_seeds_or_more(tmp_path):
+    from rlhf.summary import findings
+
+    one = by_beta([fake_run(0.0, b, 0, top5=1.0 + b) for b in (0.0, 1.0)])
+    assert all("one seed, so no CI" in line and "overlap" not in line for line in findings(one))
+    two = by_beta([fake_run(0.0, b, s, top5=1.0 + b + s / 10) for b in (0.0, 1.0) for s in (0, 1)])
+    top5 = [line for line in findings(two) if "top5_entropy_bits" in line]
+    assert top5 and "CIs overlap" in top5[0] and "2 and 2 seeds" in top5[0]
