@@ -14,6 +14,7 @@ from rlhf import cache
 from rlhf import pretrain as P
 from rlhf.config import PretrainConfig, RlhfConfig, register_configs
 from rlhf.quality import card_quality
+from rlhf.pretrain_data import pack_rows
 from rlhf.world import generate_documents
 from conftest import REPO, run_app
 
@@ -193,7 +194,7 @@ def test_lr_schedule():
 
 def test_packing_covers_every_document_once_and_is_deterministic():
     lengths = torch.randint(40, 160, (500,), generator=torch.Generator().manual_seed(0)).tolist()  # like documents
-    rows = P.pack_rows(lengths, range(len(lengths)), block_size=256)
+    rows = pack_rows(lengths, range(len(lengths)), block_size=256)
     assert sorted(i for row in rows for i in row) == list(range(len(lengths)))
     assert all(sum(lengths[i] for i in row) <= 256 for row in rows)
     assert sum(lengths) / (256 * len(rows)) > 0.9  # the look-ahead leaves little padding
@@ -204,7 +205,7 @@ def test_packing_covers_every_document_once_and_is_deterministic():
     again = P.BatchSchedule(lengths, block_size=100, rows_per_batch=2, seed=3)
     assert again.batch(schedule.per_epoch + 1) == schedule.batch(schedule.per_epoch + 1)  # resumable mid-epoch 2
     with pytest.raises(ValueError):
-        P.pack_rows([101], [0], block_size=100)
+        pack_rows([101], [0], block_size=100)
 
 
 def test_packed_documents_do_not_see_each_other():
