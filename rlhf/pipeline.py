@@ -68,7 +68,6 @@ class Pipeline:
     def __init__(self, cfg, out_dir: Path):
         self.cfg, self.demo, self.out = cfg, cfg.demo, out_dir
         self.group = pipeline_group(out_dir)
-        self.manifest: List[dict] = []
 
     # ---- configs of each stage -------------------------------------------------------------------
     def rlhf_overrides(self) -> List[str]:
@@ -93,6 +92,9 @@ class Pipeline:
 
         return Step(name, [f"stage={stage}", *self.rlhf_overrides(), *overrides],
                     lambda out: stage_function(stage)(self.rlhf_cfg(stage, *overrides), out))
+
+    def summary_step(self) -> Step:
+        return self.rlhf_step("summary", "summary", f"summary.runs={self.out / 'ppo'}", "summary.min_seeds=1")
 
     def ppo_runs(self) -> List[tuple]:
         betas = self.demo.fast_betas if self.demo.fast else self.demo.betas
@@ -156,9 +158,7 @@ class Pipeline:
             name = f"ppo/{run_name(a, b, s)}"
             out.append(StepSpec(name, lambda a=a, b=b, s=s, n=name: self.rlhf_step(
                 "ppo", n, f"rlhf.alpha={a}", f"rlhf.beta={b}", f"rlhf.seed={s}"), (f"reward/alpha{_fmt(a)}",)))
-        out.append(StepSpec("summary", lambda: self.rlhf_step("summary", "summary", f"summary.runs={self.out / 'ppo'}",
-                                                               "summary.min_seeds=1"),
-                            tuple(f"ppo/{run_name(*r)}" for r in runs)))
+        out.append(StepSpec("summary", self.summary_step, tuple(f"ppo/{run_name(*r)}" for r in runs)))
         measured = [r for r in runs if r[2] == self.demo.seeds[0]]
         for experiment in self.demo.experiments:
             for i, (a, b, s) in enumerate(measured):
