@@ -39,3 +39,14 @@ def write_results(directory: str | os.PathLike, results: dict) -> Path:
 
 def read_results(directory: str | os.PathLike) -> dict:
     return json.loads((Path(directory) / "results.json").read_text())
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    """A nested results dict as one level, keyed "a.b.c" (for tables and wandb summaries); leaves unchanged."""
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

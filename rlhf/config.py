@@ -119,7 +119,7 @@ class DemoConfig:
     fast_rlhf_overrides: List[str] = field(default_factory=list)  # applied when fast=true (conf/stage/pipeline.yaml)
     fast_measure_overrides: List[str] = field(default_factory=list)
     # steps run side by side in this many worker processes (cores // jobs threads each); 1 = one after another
-    # in this process. Two 1-thread processes do ~1.5x the work of one 2-thread process on 2 cores here.
+    # in this process. Two 1-thread processes did ~2x the PPO work of one 2-thread process on 2 cores here.
     jobs: int = 2
     progress_every: float = 30.0  # seconds between progress lines of the steps running in workers
 

@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from measure.config import ModelConfig
-from measure.results import run_dir, write_results
+from measure.results import flatten, run_dir, write_results
 from measure.tiny import tiny_llama_config, train_bpe_tokenizer
 from measure.tracking import wandb_run
 from rlhf import cache
@@ -318,17 +318,6 @@ def _loss_figure(history: list, path: Path) -> None:
     plt.close(fig)
 
 
-def _flat(tree: dict, prefix: str = "") -> dict:
-    """Numbers and booleans of a nested dict, keyed "a.b.c" (for the wandb summary)."""
-    out = {}
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        elif isinstance(v, (int, float, bool)):
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def ensure_built(cfg: RlhfConfig, run=None) -> Path:
     """The build directory of ``cfg`` with a trained model in it (built now if missing); no quality check."""
     directory = cache.build_dir(cfg.cache_dir, cfg.world, cfg.pretrain)
@@ -363,7 +352,8 @@ def run_stage(cfg: RlhfConfig, out: Optional[Path] = None) -> dict:
         quality = json.loads(quality_path.read_text())
         record = json.loads((directory / "train.json").read_text())
         run.summary.update({"pretrain/heldout_loss_nats": record["heldout_loss_nats"],
-                            **{f"quality/{k}": v for k, v in _flat(quality).items()}})
+                            **{f"quality/{k}": v for k, v in flatten(quality).items()
+                               if isinstance(v, (int, float, bool))}})
     cache.point_current(cfg.cache_dir, directory)
     if (directory / "samples").exists():
         shutil.copytree(directory / "samples", out / "samples", dirs_exist_ok=True)

@@ -16,6 +16,8 @@ import re
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple
 
+from measure.results import flatten
+
 log = logging.getLogger(__name__)
 
 # (experiment, label in the table, path inside models.<label>, path of the comparison block)
@@ -225,7 +227,7 @@ def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
     doc.heading(sections[3])
     quality = (pretrain or {}).get("quality")
     if quality:
-        flat = [(k, v) for k, v in _flatten(quality) if not isinstance(v, (list, dict))]
+        flat = [(k, v) for k, v in flatten(quality).items() if not isinstance(v, list)]
         doc.table(["quality metric", "value"], [[html.escape(k), fmt(v)] for k, v in flat])
         doc.figures(sorted((out / "pretrain").glob("*.png")))
     else:
@@ -275,12 +277,3 @@ def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
     html_path.write_text(page)
     md_path.write_text(f"# {title}\n\n" + "\n".join(doc.md))
     return html_path, md_path
-
-
-def _flatten(d: dict, prefix: str = ""):
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and not ("mean" in v and len(v) <= 4):
-            yield from _flatten(v, key + ".")
-        else:
-            yield key, v
