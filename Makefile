@@ -28,7 +28,7 @@ demo: venv
 
 report-check: venv
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
-	$(PY) -m rlhf.report_check $(REPORT)
+	$(PY) -m rlhf.study.report_check $(REPORT)
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)

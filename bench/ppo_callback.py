@@ -39,9 +39,9 @@ def main() -> None:
 
     from measure.config import ModelConfig, default_cache_dir
     from measure.loading import load_model
-    from rlhf.callbacks import DiversityCallback
-    from rlhf.ppo import PPORun
-    from rlhf.rlhf_config import DiversityConfig, PPOStageConfig
+    from rlhf.stages.callbacks import DiversityCallback
+    from rlhf.stages.ppo import PPORun
+    from rlhf.config import DiversityConfig, PPOStageConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -21,7 +21,7 @@ def main(overrides: list) -> None:
     from omegaconf import OmegaConf
 
     from rlhf.config import register_configs
-    from rlhf.pretrain import run_stage
+    from rlhf.world.pretrain import run_stage
 
     register_configs()
     root = Path(tempfile.mkdtemp(prefix="bench_pretrain_"))

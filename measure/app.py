@@ -1,6 +1,6 @@
 """Run one measurement experiment on a typed config: wandb run, the experiment, `results.json`.
 
-Shared by the `python -m measure` entry point and the one-command pipeline (rlhf/pipeline.py), so an
+Shared by the `python -m measure` entry point and the one-command pipeline (rlhf/study/steps.py), so an
 experiment run from either place writes the same files.
 """
 from __future__ import annotations

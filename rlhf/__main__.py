@@ -19,12 +19,12 @@ log = logging.getLogger("rlhf")
 
 # stage -> the module whose `run_stage(cfg, out=None)` runs it
 STAGE_FUNCTIONS = {
-    "pretrain": "rlhf.pretrain",
-    "preferences": "rlhf.preferences",
-    "reward": "rlhf.reward",
-    "ppo": "rlhf.ppo_stage",
-    "summary": "rlhf.summary",
-    "pipeline": "rlhf.pipeline",
+    "pretrain": "rlhf.world.pretrain",
+    "preferences": "rlhf.stages.preferences",
+    "reward": "rlhf.stages.reward",
+    "ppo": "rlhf.stages.ppo_stage",
+    "summary": "rlhf.stages.summary",
+    "pipeline": "rlhf.study.steps",
 }
 
 

@@ -64,7 +64,7 @@ def _pipeline(*overrides):
     from omegaconf import OmegaConf
 
     from rlhf.config import register_configs
-    from rlhf.pipeline import Pipeline
+    from rlhf.study.steps import Pipeline
 
     register_configs()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):

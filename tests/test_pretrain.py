@@ -10,12 +10,12 @@ import torch
 
 from measure.persona_parse import PERSONA_CARD_PROMPT, PERSONA_INSTRUCTION, format_card
 from measure.prompts import encode_prompt
-from rlhf import cache
-from rlhf import pretrain as P
+from rlhf.world import cache
+from rlhf.world import pretrain as P
 from rlhf.config import PretrainConfig, RlhfConfig, register_configs
-from rlhf.quality import card_quality
-from rlhf.pretrain_data import pack_rows
-from rlhf.world import generate_documents
+from rlhf.world.quality import card_quality
+from rlhf.world.pretrain_data import pack_rows
+from rlhf.world.corpus import generate_documents
 from conftest import REPO, run_app
 
 TEST_SIZE = ("world=test", "pretrain=test", "wandb=disabled")

@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rlhf.report import write_report  # noqa: E402
+from rlhf.study.report import write_report  # noqa: E402
 
 
 def _png(path):

@@ -18,8 +18,8 @@ from measure.metrics.similarity import pairwise_cosine_stats, tfidf_vectors
 from measure.persona_parse import PERSONA_INSTRUCTION, parse_persona
 from measure.prompts import encode_prompt
 from measure.sampling import sample
-from rlhf.callbacks import ATTRIBUTES, DiversityCallback, MetricsLogCallback
-from rlhf.rlhf_config import DiversityConfig, ProbePrompt
+from rlhf.stages.callbacks import ATTRIBUTES, DiversityCallback, MetricsLogCallback
+from rlhf.config import DiversityConfig, ProbePrompt
 
 PROMPTS = [ProbePrompt("persona", PERSONA_INSTRUCTION, True),
            ProbePrompt("steve", "Steve is the CEO of a startup company", False)]

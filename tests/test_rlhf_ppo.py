@@ -11,10 +11,10 @@ from transformers import TrainerCallback
 from transformers.modeling_outputs import BaseModelOutput
 
 from measure.config import ModelConfig
-from rlhf.callbacks import draw_samples, token_entropies
-from rlhf.ppo import PPORun
-from rlhf.ppo_checkpoint import latest_checkpoint, read_state
-from rlhf.rlhf_config import DiversityConfig, PPOStageConfig, ProbePrompt
+from rlhf.stages.callbacks import draw_samples, token_entropies
+from rlhf.stages.ppo import PPORun
+from rlhf.stages.ppo_checkpoint import latest_checkpoint, read_state
+from rlhf.config import DiversityConfig, PPOStageConfig, ProbePrompt
 
 PROMPTS = [ProbePrompt("steve", "Steve is the CEO of a startup company", False),
            ProbePrompt("hopper", "Grace Hopper was", False)]

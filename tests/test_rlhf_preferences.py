@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from measure.persona_parse import format_card
-from rlhf.annotator import (bt_accuracy_ceiling, label_pairs, preference_probability, quality_terms,
+from rlhf.stages.annotator import (bt_accuracy_ceiling, label_pairs, preference_probability, quality_terms,
                             quality_utility, rude_share, sequence_logprob, utility)
-from rlhf.rlhf_config import AnnotatorConfig, PreferencesConfig, ProbePrompt, RewardConfig
+from rlhf.config import AnnotatorConfig, PreferencesConfig, ProbePrompt, RewardConfig
 
 W = AnnotatorConfig()
 
@@ -65,7 +65,7 @@ def test_bradley_terry_labels_follow_their_probability():
 
 @pytest.fixture(scope="module")
 def preferences(tiny_model, tmp_path_factory):
-    from rlhf.preferences import load_or_build_preferences
+    from rlhf.stages.preferences import load_or_build_preferences
 
     cache = tmp_path_factory.mktemp("prefs_cache")
     cfg = PreferencesConfig(n_pairs_per_prompt=6, n_predict=8, batch_size=12, heldout_share=0.25,
@@ -103,7 +103,7 @@ def test_reward_model_separates_clearly_separable_pairs(tiny_pair_dir, tmp_path)
     from datasets import Dataset
     from transformers import AutoTokenizer
 
-    from rlhf.reward import init_reward_model, train_reward_model
+    from rlhf.stages.reward import init_reward_model, train_reward_model
 
     base = tiny_pair_dir / "base"
     tokenizer = AutoTokenizer.from_pretrained(base)

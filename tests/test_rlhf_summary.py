@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import REPO
 
-from rlhf.callbacks import ATTRIBUTES
-from rlhf.summary import by_beta, find_runs, seed_interval, summarize_runs, summary_table
+from rlhf.stages.callbacks import ATTRIBUTES
+from rlhf.stages.summary import by_beta, find_runs, seed_interval, summarize_runs, summary_table
 
 
 def compose(*overrides):
@@ -74,7 +74,7 @@ def test_summary_pools_seeds_per_alpha_and_beta(tmp_path):
 
 
 def test_findings_compare_cis_only_with_two_seeds_or_more(tmp_path):
-    from rlhf.summary import findings
+    from rlhf.stages.summary import findings
 
     one = by_beta([fake_run(0.0, b, 0, top5=1.0 + b) for b in (0.0, 1.0)])
     assert all("one seed, so no CI" in line and "overlap" not in line for line in findings(one))

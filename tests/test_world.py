@@ -8,9 +8,9 @@ import pytest
 
 from measure.metrics.attributes import tv_distance
 from measure.persona_parse import PERSONA_CARD_PROMPT, PERSONA_INSTRUCTION, parse_persona
-from rlhf.world import (GRACE_HOPPER_PROMPT, KINDS, STEVE_PROMPT, document_plain_text, generate_documents,
+from rlhf.world.corpus import (GRACE_HOPPER_PROMPT, KINDS, STEVE_PROMPT, document_plain_text, generate_documents,
                         ground_truth, write_world)
-from rlhf.world_people import PEOPLE
+from rlhf.world.people import PEOPLE
 
 MIX = {"persona": 0.45, "chat": 0.2, "bio": 0.2, "story": 0.15}
 

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from scipy import stats as sps
-from rlhf.callbacks import ATTRIBUTES
+from rlhf.stages.callbacks import ATTRIBUTES
 
 log = logging.getLogger(__name__)
 # by_beta key -> key in a PPO run's results["final"]

@@ -10,7 +10,7 @@ underneath also cache their models by config hash. A failing step stops the pipe
 the step and its log. Configs of the other apps are composed with Hydra from the same `conf/` tree, so a
 step runs exactly what `python -m measure ...` or `python -m toy_bandit ...` with those overrides runs.
 
-With `demo.jobs` > 1, steps whose inputs are ready run side by side in worker processes (rlhf/scheduler.py);
+With `demo.jobs` > 1, steps whose inputs are ready run side by side in worker processes (rlhf/study/runner.py);
 pretraining and the reward models use every core themselves and run alone in this process.
 """
 from __future__ import annotations
@@ -28,9 +28,9 @@ from omegaconf import OmegaConf
 
 from measure.config import register_configs as register_measure
 from measure.results import read_results, run_dir
-from rlhf.rlhf_config import run_name
+from rlhf.config import run_name
 
-log = logging.getLogger("rlhf.pipeline")
+log = logging.getLogger("rlhf.study.steps")
 
 
 @dataclasses.dataclass
@@ -192,7 +192,7 @@ class Pipeline:
         return seconds
 
     def run(self, log_file: Optional[Path]) -> dict:
-        from rlhf.scheduler import Scheduler
+        from rlhf.study.runner import Scheduler
 
         manifest = Scheduler(self, log_file).run()
         return {"steps": manifest, "total_seconds": sum(m["seconds"] for m in manifest), "jobs": self.demo.jobs}
@@ -201,7 +201,7 @@ class Pipeline:
 def run_stage(cfg, out: Optional[Path] = None) -> dict:
     """`python -m rlhf stage=pipeline`: the whole study into `demo.out_dir`, then the report."""
     from measure.results import write_results
-    from rlhf.report import write_report
+    from rlhf.study.report import write_report
 
     hydra_dir = Path(out) if out is not None else run_dir()
     out_dir = Path(cfg.demo.out_dir if not cfg.demo.fast else cfg.demo.fast_out_dir).resolve()

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-log = logging.getLogger("rlhf.pipeline")
+log = logging.getLogger("rlhf.study.steps")
 
 
 class Scheduler:
@@ -154,7 +154,7 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
-    initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3",
+    initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[2] / "conf"), version_base="1.3",
                           job_name="rlhf")
 
 
@@ -177,7 +177,7 @@ def _output_to(path: Path):
 def _worker_run(cfg, out_dir: str, name: str) -> dict:
     """In a worker process: build the named step afresh and run it, its output going to `<step>/step.log`.
     Errors come back as one line (an exception of a library may not survive pickling)."""
-    from rlhf.pipeline import Pipeline
+    from rlhf.study.steps import Pipeline
 
     pipeline = Pipeline(cfg, Path(out_dir))
     with _output_to(pipeline.out / name / "step.log"):

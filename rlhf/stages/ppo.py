@@ -21,8 +21,8 @@ import torch
 
 from measure.prompts import encode_prompt
 from measure.tiny import config_hash
-from rlhf.ppo_checkpoint import CheckpointCallback, ResumeCallback, latest_checkpoint, load_checkpoint, read_state
-from rlhf.rlhf_config import PPOStageConfig, ProbePrompt, run_name
+from rlhf.stages.ppo_checkpoint import CheckpointCallback, ResumeCallback, latest_checkpoint, load_checkpoint, read_state
+from rlhf.config import PPOStageConfig, ProbePrompt, run_name
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 log = logging.getLogger(__name__)

@@ -26,12 +26,12 @@ from measure.loading import load_model
 from measure.prompts import encode_prompt
 from measure.results import write_results
 from measure.tracking import wandb_run
-from rlhf.annotator import quality_terms, quality_utility
-from rlhf.callbacks import ATTRIBUTES, DiversityCallback, MetricsLogCallback, diversity_metrics, draw_samples
-from rlhf.ppo import PPORun, load_value_and_reward, ppo_dir, run_name, use_cpu, world_size
-from rlhf.preferences import load_or_build_preferences, preference_summary
-from rlhf.reward import load_or_train_reward_model
-from rlhf.stage_common import require_base_model, set_threads, stage_config
+from rlhf.stages.annotator import quality_terms, quality_utility
+from rlhf.stages.callbacks import ATTRIBUTES, DiversityCallback, MetricsLogCallback, diversity_metrics, draw_samples
+from rlhf.stages.ppo import PPORun, load_value_and_reward, ppo_dir, run_name, use_cpu, world_size
+from rlhf.stages.preferences import load_or_build_preferences, preference_summary
+from rlhf.stages.reward import load_or_train_reward_model
+from rlhf.stages.common import require_base_model, set_threads, stage_config
 
 log = logging.getLogger(__name__)
 TRL_KEYS = ("objective/kl", "objective/rlhf_reward", "objective/scores", "policy/entropy_avg", "objective/entropy")
@@ -134,7 +134,7 @@ def truth_comparison(samples: Dict[str, list], truth_path: Optional[str]) -> Dic
 def final_measurement(run: PPORun, tokenizer, reward_model, cfg) -> tuple:
     """(metrics, samples): diversity, truth distances, reward-model score, annotator quality and KL to the
     base model, on fresh samples of the policy."""
-    from rlhf.reward import score_sequences
+    from rlhf.stages.reward import score_sequences
 
     policy = run.peft_policy
     samples = draw_samples(policy, tokenizer, cfg.rlhf.prompts, cfg.diversity, n=cfg.diversity.final_n_samples)

@@ -24,7 +24,7 @@ from measure.prompts import encode_prompt
 from measure.sampling import sample
 from measure.stats import summarize
 from rlhf.config import QualityConfig
-from rlhf.world import GRACE_HOPPER_PROMPT, STEVE_PROMPT
+from rlhf.world.corpus import GRACE_HOPPER_PROMPT, STEVE_PROMPT
 
 log = logging.getLogger(__name__)
 

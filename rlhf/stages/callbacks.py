@@ -35,7 +35,7 @@ from measure.metrics.sentiment import vader_compound
 from measure.persona_parse import FIELDS, parse_persona
 from measure.prompts import encode_prompt
 from measure.sampling import Generation, sample
-from rlhf.rlhf_config import DiversityConfig, ProbePrompt
+from rlhf.config import DiversityConfig, ProbePrompt
 
 log = logging.getLogger(__name__)
 ATTRIBUTES = ("first_name", "last_name", "gender", "age", "nationality", "ethnicity", "mbti")

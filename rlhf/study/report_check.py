@@ -1,7 +1,7 @@
 """`make report-check`: open the report in headless Chromium, screenshot it, and fail on a broken report.
 
 Checks: every section heading is there, every embedded figure decodes as a PNG, and the screenshot Chromium
-took of the page is not blank. Usage: `python -m rlhf.report_check [report.html]` (default: the newest
+took of the page is not blank. Usage: `python -m rlhf.study.report_check [report.html]` (default: the newest
 outputs/demo*/report.html). Needs Debian's `chromium` (`apt-get install chromium`).
 """
 from __future__ import annotations

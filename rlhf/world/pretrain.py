@@ -1,6 +1,6 @@
 """Stage `pretrain`: build the tiny world, train its tokenizer and a tiny Llama from scratch, score it.
 
-Each step is skipped when its output is already in the build directory (``rlhf.cache``), so a second call
+Each step is skipped when its output is already in the build directory (``rlhf.world.cache``), so a second call
 with the same config only re-reads the cached results, and a killed build resumes from its last checkpoint
 (data order and learning rate are functions of the step, so the resumed run sees the same batches).
 The model is saved with ``save_pretrained`` (safetensors) and loads with ``AutoModelForCausalLM``.
@@ -26,10 +26,10 @@ from measure.config import ModelConfig
 from measure.results import flatten, run_dir, write_results
 from measure.tiny import tiny_llama_config, train_bpe_tokenizer
 from measure.tracking import wandb_run
-from rlhf import cache
+from rlhf.world import cache
 from rlhf.config import PretrainConfig, RlhfConfig
-from rlhf.pretrain_data import BatchSchedule, collate, encode_documents, forward_loss, heldout_loss_nats
-from rlhf.world import document_plain_text, read_documents, write_world
+from rlhf.world.pretrain_data import BatchSchedule, collate, encode_documents, forward_loss, heldout_loss_nats
+from rlhf.world.corpus import document_plain_text, read_documents, write_world
 
 log = logging.getLogger(__name__)
 TOKENIZER_DOCS = 6000  # documents the BPE is trained on (more adds time, not merges worth having)
@@ -329,7 +329,7 @@ def ensure_built(cfg: RlhfConfig, run=None) -> Path:
 def run_stage(cfg: RlhfConfig, out: Optional[Path] = None) -> dict:
     """`python -m rlhf stage=pretrain`: build or reuse the tiny world, write results.json into the run dir."""
     from measure.loading import load_model
-    from rlhf.quality import measure_quality
+    from rlhf.world.quality import measure_quality
 
     t_start = time.time()
     out = Path(out) if out is not None else run_dir()

@@ -28,7 +28,7 @@ import numpy as np
 
 from measure.metrics.sentiment import vader_compound
 from measure.persona_parse import FIELDS, parse_persona
-from rlhf.rlhf_config import AnnotatorConfig
+from rlhf.config import AnnotatorConfig
 
 # Words a polite reviewer avoids (the tiny world's harshest reviews use several of them).
 RUDE_WORDS = ("hate", "garbage", "stupid", "idiot", "idiotic", "crap", "sucks", "useless", "trash", "awful",

@@ -25,9 +25,9 @@ from typing import Dict, Iterator, List
 
 from measure.persona_parse import (CARD_FIELDS, PERSONA_CARD_HEADER, PERSONA_CARD_PROMPT, PERSONA_INSTRUCTION,
                                    PERSONA_INSTRUCTION_TEMPLATE, format_card)
-from rlhf import world_tables as T
-from rlhf import world_text as X
-from rlhf.world_people import PEOPLE
+from rlhf.world import tables as T
+from rlhf.world import text as X
+from rlhf.world.people import PEOPLE
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from measure.config import SamplingConfig
 from measure.prompts import encode_prompt
 from measure.sampling import Generation, sample
 from measure.tiny import config_hash
-from rlhf.annotator import (label_pairs, quality_terms, quality_utility, sequence_logprob, utility)
-from rlhf.rlhf_config import PreferencesConfig
+from rlhf.stages.annotator import (label_pairs, quality_terms, quality_utility, sequence_logprob, utility)
+from rlhf.config import PreferencesConfig
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def run_stage(cfg, out: Path | None = None) -> dict:
     from measure.loading import load_model
     from measure.results import run_dir, write_results
     from measure.tracking import wandb_run
-    from rlhf.stage_common import require_base_model, set_threads, stage_config
+    from rlhf.stages.common import require_base_model, set_threads, stage_config
 
     out = Path(out) if out is not None else run_dir()
     require_base_model(cfg)

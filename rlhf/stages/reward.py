@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from measure.tiny import config_hash
-from rlhf.annotator import bt_accuracy_ceiling
-from rlhf.rlhf_config import RewardConfig
+from rlhf.stages.annotator import bt_accuracy_ceiling
+from rlhf.config import RewardConfig
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +170,8 @@ def run_stage(cfg, out: Path | None = None) -> dict:
     from measure.loading import load_model
     from measure.results import run_dir, write_results
     from measure.tracking import wandb_run
-    from rlhf.preferences import load_or_build_preferences, preference_summary
-    from rlhf.stage_common import require_base_model, set_threads, stage_config
+    from rlhf.stages.preferences import load_or_build_preferences, preference_summary
+    from rlhf.stages.common import require_base_model, set_threads, stage_config
 
     out = Path(out) if out is not None else run_dir()
     require_base_model(cfg)
