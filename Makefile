@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: venv
-	$(PY) -m rlhf stage=pipeline $(ARGS)
+	$(PY) -m rlhf.study $(ARGS)
 
 report-check: venv
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)

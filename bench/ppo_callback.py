@@ -1,7 +1,7 @@
 """Benchmark: the diversity callback's cost as a share of a PPO step, at the default settings.
 
-Times a few LoRA PPO steps (TRL 1.12, default `rlhf` settings) and a few diversity measurements (default
-`diversity` settings: n_samples per prompt, n_predict tokens, SBERT on), then reports the share
+Times a few LoRA PPO steps (TRL 1.12, default `ppo` settings) and a few diversity measurements (default
+`diversity` settings: sampling.n_samples per prompt, sampling.n_predict tokens, SBERT on), then reports the share
 t_callback / (every * t_step) for several `every` values. The reward and value models are untrained heads
 on the base (the cost of a step does not depend on what the reward model learned).
 
@@ -37,11 +37,14 @@ def main() -> None:
     import torch
     from transformers import AutoModelForSequenceClassification, TrainerCallback
 
-    from measure.config import ModelConfig, default_cache_dir
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from measure.config import default_cache_dir
     from measure.loading import load_model
+    from rlhf.config import register_configs
     from rlhf.stages.callbacks import DiversityCallback
     from rlhf.stages.ppo import PPORun
-    from rlhf.config import DiversityConfig, PPOStageConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -51,8 +54,12 @@ def main() -> None:
         from measure.tiny import build_tiny_llama
 
         base = str(build_tiny_llama(work / "micro_base", seed=1, init_std=0.3))
-    cfg = PPOStageConfig(base=ModelConfig(path=base, device="cpu"), steps=args.steps, checkpoint_every=10**6)
-    div = DiversityConfig(ground_truth=None)
+    register_configs()
+    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
+        app = OmegaConf.to_object(compose(config_name="rlhf", overrides=[
+            f"ppo.base.path={base}", "ppo.base.device=cpu", f"ppo.steps={args.steps}",
+            f"ppo.checkpoint_every={10**6}", "diversity.ground_truth=null"]))
+    cfg, div = app.ppo, app.diversity
     policy, tokenizer = load_model(cfg.base)
     reward = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1).eval().requires_grad_(False)
     value = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
@@ -74,13 +81,15 @@ def main() -> None:
     t_step, t_cb = sum(steps) / len(steps), sum(seconds) / len(seconds)
     shares = {str(n): t_cb / (n * t_step) for n in (1, 4, 8, 16, 32)}
     print(f"PPO step {t_step:.2f} s (batch {cfg.batch_size}, {cfg.response_length} tokens); diversity measurement "
-          f"{t_cb:.2f} s ({div.n_samples} x {len(cfg.prompts)} completions, {div.n_predict} tokens, SBERT on)")
+          f"{t_cb:.2f} s ({div.sampling.n_samples} x {len(cfg.prompts)} completions, {div.sampling.n_predict} tokens, "
+          "SBERT on)")
     for n, share in shares.items():
         print(f"  every {n:>2} steps: {100 * share:5.1f}% of step time")
     print(json.dumps({"base": base, "threads": args.threads, "ppo_step_seconds": t_step, "steps_timed": len(steps),
                       "callback_seconds": t_cb, "every_default": div.every,
                       "cost_share_at_default": shares[str(div.every)], "cost_share_by_every": shares,
-                      "n_samples": div.n_samples, "n_predict": div.n_predict, "batch_size": cfg.batch_size,
+                      "n_samples": div.sampling.n_samples, "n_predict": div.sampling.n_predict,
+                      "batch_size": cfg.batch_size,
                       "response_length": cfg.response_length}))
 
 

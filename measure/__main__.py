@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import sys
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from measure.config import ConfigError, MeasureConfig, register_configs
+from measure.config import ConfigError, MeasureConfig, check_inputs, register_configs
 from measure.errors import config_error_line, CONFIG_ERRORS
 from measure.loading import check_model_source
 from measure.app import run_experiment
@@ -23,15 +25,20 @@ log = logging.getLogger("measure")
 
 
 def typed_config(dcfg: DictConfig) -> MeasureConfig:
-    """The typed config, with every model the run needs checked to exist (no model is loaded)."""
+    """The typed config, with every input file and model the run needs checked to exist (no model is loaded)."""
     cfg: MeasureConfig = OmegaConf.to_object(dcfg)
+    check_inputs(cfg)
     if cfg.experiment.name != "texts":
         for label in cfg.labels:
             check_model_source(getattr(cfg.model, label), f"model.{label}.path")
     return cfg
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="measure")
+# absolute, so that the console script (rmc-*) finds conf/ as `python -m` does
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="measure")
 def main(dcfg: DictConfig) -> None:
     try:
         cfg = typed_config(dcfg)

@@ -3,7 +3,11 @@
 YAML in ``conf/`` extends these schemas, so a misspelt key or a wrong type fails while Hydra composes
 the config; ranges are checked in ``__post_init__`` when the entry point turns the DictConfig into
 these objects with ``OmegaConf.to_object``. Either way the run stops before any model loads, with one
-line naming the field and the accepted range.
+line naming the field and the accepted range. The schemas never touch the filesystem (a config can be
+validated before the files it names exist); ``check_inputs`` checks the input files, at the entry point.
+
+Seeds: one root ``seed``; ``sampling.seed`` (the samples) and ``experiment.stats_seed`` (bootstraps,
+permutation tests, chunk shuffles, k-means, t-SNE) default to it and can each be set on their own.
 """
 from __future__ import annotations
 
@@ -12,13 +16,15 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import II, MISSING
 
 WANDB_MODES = ("disabled", "offline", "online")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda")
 EXPERIMENTS = ("entropy", "semantic", "personas", "attractor", "texts")
 MODEL_BUILDERS = ("tiny_random",)
+ROOT_SEED = II("seed")  # "${seed}": a field with this default follows MeasureConfig.seed
+ROOT_SEED_DEFAULT = 0  # MeasureConfig.seed's default, used where a config is built in Python without a root
 
 
 class ConfigError(ValueError):
@@ -29,6 +35,19 @@ def require(ok: bool, field_name: str, value, accepted: str) -> None:
     """Raise ConfigError(`field: value is out of range; accepted ...`) unless ``ok``."""
     if not ok:
         raise ConfigError(f"{field_name}: {value!r} is out of range; accepted {accepted}")
+
+
+def _seed_or_default(value):
+    """``value``, or ROOT_SEED_DEFAULT when it is the unresolved ``${seed}`` of a config built in Python (Hydra
+    resolves it before the dataclass is built; on its own, ``SamplingConfig()`` has no root to follow)."""
+    return ROOT_SEED_DEFAULT if value == ROOT_SEED else value
+
+
+def following_root_seed(node, field_name: str):
+    """``node`` with ``field_name`` set back to ``${seed}`` (after __post_init__), so that inside MeasureConfig
+    the field follows the root seed both under Hydra and when MeasureConfig is built in Python."""
+    setattr(node, field_name, ROOT_SEED)
+    return node
 
 
 def default_cache_dir() -> str:
@@ -84,9 +103,19 @@ class SamplingConfig:
     n_samples: int = 100  # completions per model
     batch_size: int = 50  # sequences sampled together (KV cache); bigger is faster until memory runs out
     top_k: int = 5  # top-k probabilities recorded per token (Eq. 3.2 uses 5)
-    seed: int = 0  # same seed, same samples (per-batch generators, so a resumed run matches)
+    # seed of the samples only (per-batch generators, so a resumed run matches a run that was never killed);
+    # defaults to the root `seed`. Statistics have their own: experiment.stats_seed.
+    seed: int = ROOT_SEED
+    # a folder (e.g. another run of this experiment) whose generations_<label>.jsonl (any engine progress file of
+    # the same name) is copied in as this run's resume file when its header matches this run's: same model
+    # fingerprint, sampling config and prompt. null = sample here. Lets the base model's samples, which do not
+    # depend on the PPO beta, be drawn once per experiment. Not part of the header: it changes no sample.
+    reuse_from: Optional[str] = None
 
     def __post_init__(self):
+        self.seed = _seed_or_default(self.seed)
+        require(isinstance(self.seed, int) and not isinstance(self.seed, bool), "sampling.seed", self.seed,
+                "an integer")
         require(self.temperature > 0, "sampling.temperature", self.temperature, "temperature > 0")
         require(self.n_predict > 0, "sampling.n_predict", self.n_predict, "n_predict >= 1")
         require(self.n_samples > 0, "sampling.n_samples", self.n_samples, "n_samples >= 1")
@@ -111,8 +140,14 @@ class ExperimentConfig:
     ground_truth_file: Optional[str] = None  # tiny world's truth JSON (attribute distributions) for TV distances
     source_dir: Optional[str] = None  # attractor: a semantic run dir whose generations_<label>.jsonl are reused
     attractor_continuations: int = 20  # attractor: continuations per model of each perturbed representative
+    # seed of the statistics: bootstrap intervals, permutation tests, chunk shuffles, k-means and t-SNE. Apart
+    # from sampling.seed so that new samples and a new resampling can be told apart; defaults to the root `seed`.
+    stats_seed: int = ROOT_SEED
 
     def __post_init__(self):
+        self.stats_seed = _seed_or_default(self.stats_seed)
+        require(isinstance(self.stats_seed, int) and not isinstance(self.stats_seed, bool), "experiment.stats_seed",
+                self.stats_seed, "an integer")
         require(self.name in EXPERIMENTS, "experiment.name", self.name, " | ".join(EXPERIMENTS))
         require(self.n_bootstrap >= 100, "experiment.n_bootstrap", self.n_bootstrap, "n_bootstrap >= 100")
         require(self.figure_tokens >= 1, "experiment.figure_tokens", self.figure_tokens, "figure_tokens >= 1")
@@ -123,22 +158,18 @@ class ExperimentConfig:
         require(self.ead_vocab_size >= 2, "experiment.ead_vocab_size", self.ead_vocab_size, "ead_vocab_size >= 2")
         require(self.attractor_continuations >= 2, "experiment.attractor_continuations",
                 self.attractor_continuations, "attractor_continuations >= 2")
-        if self.name == "texts":
-            require(bool(self.texts_file) and os.path.isfile(os.path.expanduser(self.texts_file)),
-                    "experiment.texts_file", self.texts_file, "an existing JSONL file of {model, text} lines")
-        if self.name == "personas" and self.ground_truth_file:
-            require(os.path.isfile(os.path.expanduser(self.ground_truth_file)), "experiment.ground_truth_file",
-                    self.ground_truth_file, "null or an existing ground-truth JSON file")
-        if self.name == "attractor" and self.source_dir:
-            require(os.path.isdir(os.path.expanduser(self.source_dir)), "experiment.source_dir",
-                    self.source_dir, "null or a semantic run directory")
+        if self.name == "texts":  # the file itself is checked by check_inputs, not here (no filesystem in schemas)
+            require(bool(self.texts_file), "experiment.texts_file", self.texts_file,
+                    "an existing JSONL file of {model, text} lines")
 
 
 @dataclass
 class MeasureConfig:
+    # the one root seed: sampling.seed and experiment.stats_seed default to it (each still overridable)
+    seed: int = ROOT_SEED_DEFAULT
     model: ModelPairConfig = field(default_factory=ModelPairConfig)
-    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    experiment: ExperimentConfig = field(default_factory=lambda: following_root_seed(ExperimentConfig(), "stats_seed"))
+    sampling: SamplingConfig = field(default_factory=lambda: following_root_seed(SamplingConfig(), "seed"))
     wandb: WandbConfig = field(default_factory=WandbConfig)
     cache_dir: str = field(default_factory=default_cache_dir)  # built models live here, keyed by config hash
     labels: List[str] = field(default_factory=lambda: ["base", "aligned"])  # which of the pair to run
@@ -146,6 +177,28 @@ class MeasureConfig:
     def __post_init__(self):
         for label in self.labels:
             require(label in ("base", "aligned"), "labels", label, "a subset of [base, aligned]")
+        if self.sampling.seed == ROOT_SEED:  # built in Python: follow the root seed as Hydra would
+            self.sampling.seed = self.seed
+        if self.experiment.stats_seed == ROOT_SEED:
+            self.experiment.stats_seed = self.seed
+
+
+def check_inputs(cfg: MeasureConfig) -> None:
+    """The input files the experiment reads exist; ConfigError in one line naming the field otherwise.
+
+    Kept out of the schemas' ``__post_init__`` so that a config can be composed and validated before the
+    files it names are written (the one-command demo validates every step's config before the first runs).
+    The entry point calls it before any model loads."""
+    exp = cfg.experiment
+    if exp.name == "texts":
+        require(bool(exp.texts_file) and os.path.isfile(os.path.expanduser(exp.texts_file)),
+                "experiment.texts_file", exp.texts_file, "an existing JSONL file of {model, text} lines")
+    if exp.name == "personas" and exp.ground_truth_file:
+        require(os.path.isfile(os.path.expanduser(exp.ground_truth_file)), "experiment.ground_truth_file",
+                exp.ground_truth_file, "null or an existing ground-truth JSON file")
+    if exp.name == "attractor" and exp.source_dir:
+        require(os.path.isdir(os.path.expanduser(exp.source_dir)), "experiment.source_dir",
+                exp.source_dir, "null or a semantic run directory")
 
 
 def register_configs() -> None:

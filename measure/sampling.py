@@ -7,6 +7,18 @@ actually drawn from, softmax(logits / T). At the paper's T = 1 this equals the m
 
 Reproducibility: batch b draws from its own generator seeded from (seed, b), so the same seed gives the
 same samples, and a run resumed from its JSONL file continues exactly where it stopped.
+
+The progress (resume) file is JSONL: its first line is a header saying what the samples were drawn with,
+every later line one ``Generation``::
+
+    {"format": "rmc-generations/1",
+     "sampling": {"temperature": 1.0, "n_predict": 64, "n_samples": 100, "batch_size": 50, "top_k": 5, "seed": 0},
+     "prompt": "Steve is ...", "prompt_ids": [1, 2, ...], "model_fingerprint": "<sha256 hex or null>",
+     "dtype": "float32", "device": "cpu"}
+
+(``n_samples`` is the number this call draws, ``n`` when given.) A file is resumed only when its header equals
+this call's; otherwise (or when it has none: an older file) it is discarded and sampling starts over, with
+one log line naming the fields that differ. ``read_generations`` reads such a file, header skipped.
 """
 from __future__ import annotations
 
@@ -16,7 +28,7 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -25,6 +37,7 @@ from measure.config import SamplingConfig
 
 log = logging.getLogger(__name__)
 LN2 = math.log(2.0)
+HEADER_FORMAT = "rmc-generations/1"  # first-line marker of a progress file; bump when sampling changes
 
 
 @dataclass
@@ -115,6 +128,79 @@ def _unstack(batch: dict, tokenizer, prompt: str, batch_index: int, eos_ids: Lis
     return gens
 
 
+def progress_header(model, cfg: SamplingConfig, prompt_ids: Sequence[int], prompt: str, n: int,
+                    model_fingerprint: Optional[str]) -> dict:
+    """The first line of a progress file: everything the samples depend on (see the module docstring)."""
+    param = next(model.parameters())
+    return {
+        "format": HEADER_FORMAT,
+        "sampling": {"temperature": float(cfg.temperature), "n_predict": int(cfg.n_predict), "n_samples": int(n),
+                     "batch_size": int(cfg.batch_size), "top_k": int(cfg.top_k), "seed": int(cfg.seed)},
+        "prompt": prompt,
+        "prompt_ids": [int(i) for i in prompt_ids],
+        "model_fingerprint": model_fingerprint,
+        "dtype": str(param.dtype).replace("torch.", ""),
+        "device": param.device.type,
+    }
+
+
+def _flat(header: dict) -> Dict[str, object]:
+    return {**{k: v for k, v in header.items() if k != "sampling"},
+            **{f"sampling.{k}": v for k, v in header.get("sampling", {}).items()}}
+
+
+def header_differences(expected: dict, found: Optional[dict]) -> List[str]:
+    """Why a file with header ``found`` cannot stand for samples drawn under ``expected``: one phrase per
+    differing field (``sampling.seed 0, now 1``); empty when they match."""
+    if found is None:
+        return ["no header (a file written before headers were recorded, or not a generations file)"]
+    have, out = _flat(found), []
+    for key, want in _flat(expected).items():
+        if have.get(key) == want:
+            continue
+        if key in ("prompt", "prompt_ids"):
+            out.append(f"{key} differs")
+        elif key == "model_fingerprint":
+            out.append(f"model_fingerprint {_short(have.get(key))}, now {_short(want)}")
+        else:
+            out.append(f"{key} {have.get(key)!r}, now {want!r}")
+    return out
+
+
+def _short(fingerprint):
+    return fingerprint[:12] if isinstance(fingerprint, str) else fingerprint
+
+
+def _is_header(row) -> bool:
+    return isinstance(row, dict) and str(row.get("format", "")).startswith("rmc-generations/")
+
+
+def read_header(path: str | os.PathLike) -> Optional[dict]:
+    """The header of a progress file, or None if it has none (an older file) or does not exist."""
+    try:
+        with open(path) as fh:
+            first = fh.readline()
+    except FileNotFoundError:
+        return None
+    try:
+        row = json.loads(first)
+    except json.JSONDecodeError:
+        return None
+    return row if _is_header(row) else None
+
+
+def read_generations(path: str | os.PathLike) -> List[Generation]:
+    """Every generation in a progress file (header skipped), in file order; for reading a finished run."""
+    gens = []
+    with open(path) as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                if not _is_header(row):
+                    gens.append(Generation(**row))
+    return gens
+
+
 def _load_finished_batches(path: Path, sizes: List[int]) -> dict:
     """Complete batches already saved in ``path``; a batch cut short by a kill is dropped and redone."""
     by_batch: dict = {}
@@ -123,21 +209,64 @@ def _load_finished_batches(path: Path, sizes: List[int]) -> dict:
     with open(path) as fh:
         for line in fh:
             try:
-                gen = Generation.from_json(line)
+                row = json.loads(line)
+                if _is_header(row):
+                    continue
+                gen = Generation(**row)
             except (json.JSONDecodeError, TypeError):
                 continue  # a line cut by a kill
             by_batch.setdefault(gen.batch, []).append(gen)
     return {b: g for b, g in by_batch.items() if b < len(sizes) and len(g) == sizes[b]}
 
 
+def _resumable_batches(path: Path, header: dict, sizes: List[int], reuse_from: Optional[str], desc: str) -> dict:
+    """Finished batches of this call found in ``path`` (when its header matches) and in the file of the same
+    name in ``reuse_from`` (likewise); a file whose header differs is ignored, with one log line saying why."""
+    done: dict = {}
+    if path.exists() and path.stat().st_size > 0:
+        why = header_differences(header, read_header(path))
+        if why:
+            log.info("%s: discarding %s (%s); sampling from the start", desc, path, "; ".join(why))
+        else:
+            done = _load_finished_batches(path, sizes)
+            if done:
+                log.info("%s: resuming, %d of %d batches already in %s", desc, len(done), len(sizes), path)
+    source = Path(os.path.expanduser(reuse_from)) / path.name if reuse_from else None
+    if source is not None and len(done) < len(sizes) and source.exists() and source.resolve() != path.resolve():
+        why = header_differences(header, read_header(source))
+        if why:
+            log.info("%s: not reusing %s (%s)", desc, source, "; ".join(why))
+        else:
+            found = _load_finished_batches(source, sizes)
+            log.info("%s: reusing %d of %d batches from %s (same model, sampling config and prompt)", desc,
+                     len(set(found) - set(done)), len(sizes), source)
+            done = {**found, **done}
+    return done
+
+
+def _write_progress(path: Path, header: dict, done: dict) -> None:
+    """Rewrite ``path`` as header + the finished batches (no partial batch), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as fh:
+        fh.write(json.dumps(header) + "\n")
+        for b in sorted(done):
+            fh.writelines(g.to_json() + "\n" for g in done[b])
+    os.replace(tmp, path)
+
+
 def sample(model, tokenizer, prompt_ids: Sequence[int], cfg: SamplingConfig, *, prompt: str = "",
            n: Optional[int] = None, progress_file: Optional[str | os.PathLike] = None,
-           desc: str = "sampling", show_progress: bool = True) -> List[Generation]:
+           desc: str = "sampling", show_progress: bool = True,
+           model_fingerprint: Optional[str] = None) -> List[Generation]:
     """Sample ``n`` (default ``cfg.n_samples``) completions of one prompt, in batches of ``cfg.batch_size``.
 
     ``prompt_ids`` are the prompt's token ids as the model should see them (see ``measure.prompts``).
-    With ``progress_file`` every finished batch is appended to that JSONL file, and a rerun reuses the
-    complete batches already there, so a killed run loses at most one batch and duplicates nothing.
+    With ``progress_file`` every finished batch is appended to that JSONL file, after a header recording the
+    sampling config, the prompt and ``model_fingerprint`` (``measure.fingerprint.model_fingerprint``; None =
+    the model is not checked). A rerun reuses the complete batches already there when the header matches, so
+    a killed run loses at most one batch and duplicates nothing, and a run with another config starts over.
+    With ``cfg.reuse_from``, the file of the same name in that folder is reused the same way.
     """
     n = cfg.n_samples if n is None else n
     if n <= 0:
@@ -148,14 +277,11 @@ def sample(model, tokenizer, prompt_ids: Sequence[int], cfg: SamplingConfig, *, 
     sizes = [min(cfg.batch_size, n - start) for start in range(0, n, cfg.batch_size)]
     eos_ids = _eos_ids(model, tokenizer)
     path = Path(progress_file) if progress_file else None
-    done = _load_finished_batches(path, sizes) if path else {}
+    done: dict = {}
     if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w") as fh:  # rewrite without any partial batch
-            for b in sorted(done):
-                fh.writelines(g.to_json() + "\n" for g in done[b])
-        if done:
-            log.info("%s: resuming, %d of %d batches already in %s", desc, len(done), len(sizes), path)
+        header = progress_header(model, cfg, prompt_ids, prompt, n, model_fingerprint)
+        done = _resumable_batches(path, header, sizes, cfg.reuse_from, desc)
+        _write_progress(path, header, done)
     was_training = model.training
     model.eval()
     bar = tqdm(total=n, desc=desc, unit="sample", disable=not show_progress)

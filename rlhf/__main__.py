@@ -1,6 +1,7 @@
 """Entry point: `python -m rlhf stage=<stage>` (Hydra). Each stage is one function taking the typed config.
+The one-command study is its own app, `python -m rlhf.study`.
 
-A new stage is one line in STAGE_FUNCTIONS (and its name in rlhf.config.STAGES). Stage modules are imported
+A new stage is one line in STAGE_FUNCTIONS and its name in rlhf.config.STAGES. Stage modules are imported
 when their stage runs (TRL and PEFT alone take ~7 s to import), so a config error is reported at once.
 """
 from __future__ import annotations
@@ -9,6 +10,8 @@ import importlib
 import logging
 import sys
 from typing import Callable
+
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -24,7 +27,6 @@ STAGE_FUNCTIONS = {
     "reward": "rlhf.stages.reward",
     "ppo": "rlhf.stages.ppo_stage",
     "summary": "rlhf.stages.summary",
-    "pipeline": "rlhf.study.steps",
 }
 
 
@@ -35,15 +37,16 @@ def stage_function(stage: str) -> Callable:
 register_configs()
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="rlhf")
+# absolute, so that the console script (rmc-*) finds conf/ as `python -m` does
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="rlhf")
 def main(dcfg: DictConfig) -> None:
     try:
         cfg: RlhfConfig = OmegaConf.to_object(dcfg)
     except (ValueError, TypeError) as err:  # ConfigError is a ValueError; OmegaConf wraps some in its own
         log.error("%s", str(err).strip().splitlines()[0])
-        sys.exit(2)
-    if cfg.stage not in STAGE_FUNCTIONS:
-        log.error("stage: %r is not implemented yet; implemented: %s", cfg.stage, " | ".join(STAGE_FUNCTIONS))
         sys.exit(2)
     stage_function(cfg.stage)(cfg)
 

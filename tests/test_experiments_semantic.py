@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 from conftest import run_app
 
-from measure.config import ConfigError, ExperimentConfig, MeasureConfig, ModelConfig, ModelPairConfig, SamplingConfig
+from measure.config import (ConfigError, ExperimentConfig, MeasureConfig, ModelConfig, ModelPairConfig, SamplingConfig,
+                            check_inputs)
 from measure.experiments.attractor import early_late, perturb
 from measure.experiments.diversity import compare_set_statistic, measure_sets, pair_order
 from measure.experiments.texts import read_texts
 from measure.prompts import chat_prompt_text, encode_prompt
+from measure.sampling import read_generations, read_header
 
 SMALL = dict(k_min=2, k_max=3, chunk_size=4, n_bootstrap=200, attractor_continuations=2)
 GOOD_CARD = ("First name: {first}\nLast name: {last}\nGender: {gender}\nAge: {age}\nNationality: {nat}\n"
@@ -117,10 +119,14 @@ def test_read_texts_errors(tmp_path):
 def test_config_ranges_fail_in_one_line(tmp_path):
     with pytest.raises(ConfigError, match="k_min"):
         ExperimentConfig(k_min=5, k_max=3)
-    with pytest.raises(ConfigError, match="texts_file"):
-        ExperimentConfig(name="texts", texts_file=str(tmp_path / "missing.jsonl"))
+    with pytest.raises(ConfigError, match="texts_file"):  # existence: check_inputs, at the entry point
+        check_inputs(MeasureConfig(experiment=ExperimentConfig(name="texts",
+                                                               texts_file=str(tmp_path / "missing.jsonl"))))
     with pytest.raises(ConfigError, match="ground_truth_file"):
-        ExperimentConfig(name="personas", ground_truth_file=str(tmp_path / "missing.json"))
+        check_inputs(MeasureConfig(experiment=ExperimentConfig(name="personas",
+                                                               ground_truth_file=str(tmp_path / "missing.json"))))
+    with pytest.raises(ConfigError, match="source_dir"):
+        check_inputs(MeasureConfig(experiment=ExperimentConfig(name="attractor", source_dir=str(tmp_path / "no"))))
 
 
 def test_identical_texts_one_cluster_cosine_one_and_two_topics_two_clusters():
@@ -186,6 +192,50 @@ def test_attractor_run_on_tiny_pair(tiny_pair_dir, tmp_path):
     assert {"climb", "late_prob", "return_share"} <= set(results["comparison"])
 
 
+def test_reuse_from_takes_the_same_model_s_samples_and_redraws_the_other(tiny_pair_dir, tmp_path, caplog):
+    """The demo's case: two runs share the base model (here: a copy of it at another path) and differ in the
+    aligned one; `sampling.reuse_from` reuses the base model's samples only."""
+    import dataclasses
+    import logging
+    import shutil
+
+    from measure.experiments.common import sample_each_model
+
+    first = _cfg(tiny_pair_dir, "semantic")
+    drawn = sample_each_model(first, tmp_path / "run1", "Grace Hopper was")
+    shutil.copytree(tiny_pair_dir / "base", tmp_path / "base_copy")
+    second = _cfg(tiny_pair_dir, "semantic")
+    second.model.base.path = str(tmp_path / "base_copy")
+    second.model.aligned.path = str(tiny_pair_dir / "base")  # another "policy"
+    second.sampling = dataclasses.replace(second.sampling, reuse_from=str(tmp_path / "run1"))
+    with caplog.at_level(logging.INFO, logger="measure.sampling"):
+        got = sample_each_model(second, tmp_path / "run2", "Grace Hopper was")
+    lines = [r.getMessage() for r in caplog.records if r.name == "measure.sampling"]
+    assert [l for l in lines if l.startswith("sampling base: reusing 1 of 1 batches")]
+    assert [l for l in lines if l.startswith("sampling aligned: not reusing") and "model_fingerprint" in l]
+    assert [g.token_ids for g in got["base"]] == [g.token_ids for g in drawn["base"]]
+    assert read_header(tmp_path / "run2" / "generations_aligned.jsonl")["model_fingerprint"] != \
+        read_header(tmp_path / "run1" / "generations_aligned.jsonl")["model_fingerprint"]
+
+
+def test_attractor_reads_a_semantic_run_and_checks_its_prompt_and_models(tiny_pair_dir, tmp_path):
+    from measure.experiments import attractor
+    from measure.experiments.common import sample_each_model
+
+    source = tmp_path / "semantic"
+    sample_each_model(_cfg(tiny_pair_dir, "semantic"), source, "Grace Hopper was")
+    cfg = _cfg(tiny_pair_dir, "attractor", prompt="Grace Hopper was", k_max=2, source_dir=str(source))
+    results = attractor.run(cfg, tmp_path / "run")
+    assert results["models"]["aligned"]["unperturbed"]["n"] == 8
+    assert not list((tmp_path / "run").glob("generations_*.jsonl"))  # read, not sampled
+    with pytest.raises(ConfigError, match="experiment.source_dir.*not of experiment.prompt"):
+        attractor.run(_cfg(tiny_pair_dir, "attractor", prompt="Steve was", source_dir=str(source)), tmp_path / "x")
+    swapped = _cfg(tiny_pair_dir, "attractor", prompt="Grace Hopper was", k_max=2, source_dir=str(source))
+    swapped.model.aligned.path = str(tiny_pair_dir / "base")
+    with pytest.raises(ConfigError, match="experiment.source_dir.*another model"):
+        attractor.run(swapped, tmp_path / "y")
+
+
 def test_personas_analysis_on_hand_made_cards(tmp_path):
     from measure.experiments.personas import analyse_personas
 
@@ -223,8 +273,8 @@ def test_personas_run_on_tiny_pair_counts_unparsed(tiny_pair_dir, tmp_path):
     assert results["prompts"]["plain"] and results["prompts"]["chat"]
     assert results["prompt_format"]["base"] == "plain text"
     assert results["prompt_format"]["aligned"].startswith("chat template")
-    first = json.loads((tmp_path / "generations_aligned.jsonl").read_text().splitlines()[0])
-    assert first["prompt"] == results["prompts"]["chat"]
+    first = read_generations(tmp_path / "generations_aligned.jsonl")[0]
+    assert first.prompt == results["prompts"]["chat"]
     for label in ("base", "aligned"):  # random weights: noise, counted and shown, never a crash
         m = results["models"][label]
         assert m["n_outputs"] == 8 and m["n_unparsed"] + round(m["parse_rate"] * 8) == 8

@@ -2,7 +2,12 @@
 import json
 
 import pytest
-from conftest import run_app
+from conftest import REPO, run_app
+from omegaconf import OmegaConf
+
+from measure.config import (ConfigError, ExperimentConfig, MeasureConfig, SamplingConfig, check_inputs,
+                            register_configs)
+from measure.sampling import read_generations, read_header
 
 BAD_CONFIGS = [
     ("sampling.temperature=0", "sampling.temperature"),
@@ -57,4 +62,47 @@ def test_experiment_entropy_end_to_end_on_tiny_random(tmp_path):
     for fig in ("fig11_entropy_boxplot.png", "fig12_token_entropy.png", "fig13_topk_probabilities.png"):
         assert (out / fig).stat().st_size > 1000
     assert (out / "measure.log").exists()
-    assert len((out / "generations_base.jsonl").read_text().splitlines()) == 12
+    assert len(read_generations(out / "generations_base.jsonl")) == 12
+    assert read_header(out / "generations_base.jsonl")["model_fingerprint"]  # the model that drew them
+
+
+def test_missing_input_file_exits_2_in_one_line_naming_the_field(tmp_path):
+    proc = run_app("measure", "experiment=texts", f"experiment.texts_file={tmp_path / 'missing.jsonl'}",
+                   "wandb=disabled", f"hydra.run.dir={tmp_path / 'run'}", timeout=120)
+    assert proc.returncode == 2
+    err = proc.stderr + proc.stdout
+    assert len([l for l in err.splitlines() if "experiment.texts_file" in l]) == 1, err[-2000:]
+    assert "Traceback" not in err
+
+
+def _compose(*overrides: str) -> MeasureConfig:
+    from hydra import compose, initialize_config_dir
+
+    register_configs()
+    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
+        return OmegaConf.to_object(compose("measure", overrides=list(overrides)))
+
+
+def test_one_root_seed_drives_samples_and_statistics_each_overridable():
+    cfg = _compose("seed=3")
+    assert (cfg.seed, cfg.sampling.seed, cfg.experiment.stats_seed) == (3, 3, 3)
+    cfg = _compose("seed=3", "sampling.seed=1")
+    assert (cfg.sampling.seed, cfg.experiment.stats_seed) == (1, 3)
+    cfg = _compose("experiment=semantic", "experiment.stats_seed=9")
+    assert (cfg.seed, cfg.sampling.seed, cfg.experiment.stats_seed) == (0, 0, 9)
+    built = MeasureConfig(seed=4)  # built in Python, the same rule
+    assert (built.sampling.seed, built.experiment.stats_seed) == (4, 4)
+    assert SamplingConfig().seed == 0 and ExperimentConfig().stats_seed == 0  # no root: the root's default
+
+
+def test_configs_validate_before_their_input_files_exist(tmp_path):
+    """The demo composes every step's config before earlier steps write the files it reads."""
+    missing = tmp_path / "not_yet"
+    for overrides, field in ((["experiment=texts", f"experiment.texts_file={missing}.jsonl"], "experiment.texts_file"),
+                             (["experiment=personas", f"experiment.ground_truth_file={missing}.json"],
+                              "experiment.ground_truth_file"),
+                             (["experiment=attractor", f"experiment.source_dir={missing}"], "experiment.source_dir")):
+        cfg = _compose(*overrides)  # no error: schemas do not touch the filesystem
+        with pytest.raises(ConfigError, match=field):
+            check_inputs(cfg)
+    check_inputs(_compose("experiment=semantic", f"sampling.reuse_from={missing}"))  # nothing to reuse yet: fine

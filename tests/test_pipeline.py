@@ -1,101 +1,170 @@
-"""The one-command study at test size: every stage runs, the report is written, a rerun reuses every step,
-and a failing step stops the pipeline with one line naming it and the log; the step graph the scheduler runs
-side by side lets no step start before the steps whose outputs it reads."""
+"""The one-command study (`python -m rlhf.study`): its steps are commands in an order that lets no step start
+before the steps it reads; every step's config is validated before anything runs; `demo=test` runs the whole
+chain, and a rerun reuses exactly the steps whose config and inputs are unchanged; a failing step stops the
+study naming the step and its log; a killed study leaves no process behind."""
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from conftest import REPO, run_app
 
-TEST_RLHF = ["world=test", "pretrain=test", "preferences.n_pairs_per_prompt=8", "reward.epochs=1", "rlhf.steps=2",
-             "rlhf.batch_size=6", "rlhf.mini_batches=1", "diversity.every=1", "diversity.n_samples=4",
-             "diversity.final_n_samples=4", "rlhf.response_length=16", "preferences.n_predict=16",
-             "diversity.n_predict=16"]
-TEST_MEASURE = ["sampling.n_samples=12", "sampling.n_predict=16", "experiment.attractor_continuations=4"]
+
+def _study(tmp_path, *extra):
+    return ["demo=test", "wandb=disabled", f"cache_dir={tmp_path / 'cache'}", f"demo.out_dir={tmp_path / 'demo'}",
+            *extra]
 
 
-def _overrides(tmp_path, *extra):
-    as_list = lambda xs: "[" + ",".join(f'"{x}"' for x in xs) + "]"  # noqa: E731
-    return ["stage=pipeline", "demo.fast=true", "wandb=disabled", f"cache_dir={tmp_path / 'cache'}",
-            f"demo.fast_out_dir={tmp_path / 'demo'}", f"demo.fast_rlhf_overrides={as_list(TEST_RLHF)}",
-            f"demo.fast_measure_overrides={as_list(TEST_MEASURE)}", *extra]
-
-
-@pytest.mark.slow
-def test_pipeline_end_to_end_then_reuse(tmp_path):
-    first = run_app("rlhf", *_overrides(tmp_path), f"hydra.run.dir={tmp_path / 'run1'}", timeout=1200)
-    assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
-    manifest = json.loads((tmp_path / "demo" / "manifest.json").read_text())
-    names = [m["step"] for m in manifest["steps"]]
-    assert names[0] == "pretrain" and "summary" in names and "bandit/simulate" in names
-    assert any(n.startswith("measure/attractor/") for n in names)
-    page = (tmp_path / "demo" / "report.html").read_text()
-    assert "What this run shows" in page and "data:image/png;base64," in page
-    second = run_app("rlhf", *_overrides(tmp_path), f"hydra.run.dir={tmp_path / 'run2'}", timeout=600)
-    assert second.returncode == 0
-    again = json.loads((tmp_path / "demo" / "manifest.json").read_text())
-    assert all(m["reused"] for m in again["steps"])
-
-
-def test_failing_step_names_the_step_and_the_log(tmp_path):
-    proc = run_app("rlhf", *_overrides(tmp_path, 'demo.rlhf_overrides=["pretrain.max_steps=0"]'),
-                   f"hydra.run.dir={tmp_path / 'run'}", timeout=300)
-    assert proc.returncode != 0
-    line = [l for l in (proc.stdout + proc.stderr).splitlines() if "pipeline stopped" in l]
-    assert line and "step pretrain failed" in line[0] and "rlhf.log" in line[0]
-
-
-def test_failing_worker_step_stops_the_pipeline_and_names_its_log(tmp_path):
-    """A step running in a worker process fails: the pipeline stops at once with the step's own log."""
-    bad = 'demo.bandit_overrides=["simulate.n_seeds=0"]'
-    proc = run_app("rlhf", *_overrides(tmp_path, "demo.fast_betas=[0.0]", "demo.jobs=2", bad),
-                   f"hydra.run.dir={tmp_path / 'run'}", timeout=300)
-    assert proc.returncode != 0
-    line = [l for l in (proc.stdout + proc.stderr).splitlines() if "pipeline stopped" in l]
-    assert line and "step bandit/table1 failed" in line[0] and "simulate.n_seeds" in line[0]
-    step_log = Path(line[0].rsplit("log: ", 1)[1].strip())
-    assert step_log == tmp_path / "demo" / "bandit" / "table1" / "step.log"
-    assert "simulate.n_seeds" in step_log.read_text()
-    assert not (tmp_path / "demo" / "manifest.json").exists()
-
-
-def _pipeline(*overrides):
+def _plan(*overrides, out=Path("/nonexistent/demo")):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from rlhf.config import register_configs
-    from rlhf.study.steps import Pipeline
+    from rlhf.study.config import register_configs
+    from rlhf.study.steps import plan
 
     register_configs()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = OmegaConf.to_object(compose(config_name="rlhf", overrides=["stage=pipeline", *overrides]))
-    return Pipeline(cfg, Path("/nonexistent/demo"))
+        cfg = OmegaConf.to_object(compose(config_name="study", overrides=["cache_dir=/nonexistent/cache", *overrides]))
+        return plan(cfg, out)
 
 
-@pytest.mark.parametrize("overrides", [[], ["demo.fast=true"], ["demo.alphas=[0,0.5]", "demo.seeds=[0,1]"]])
+def _manifest(tmp_path) -> dict:
+    return {m["name"]: m for m in json.loads((tmp_path / "demo" / "manifest.json").read_text())["steps"]}
+
+
+@pytest.mark.parametrize("overrides", [[], ["demo=fast"], ["demo=test"], ["demo.alphas=[0,0.5]", "demo.seeds=[0,1]"]])
 def test_every_step_waits_for_the_steps_it_reads(overrides):
-    specs = _pipeline(*overrides).specs()
-    order = {spec.name: i for i, spec in enumerate(specs)}
-    assert len(order) == len(specs)  # names are unique: they are folders
-    for spec in specs:
-        assert all(order[dep] < order[spec.name] for dep in spec.after), spec.name  # listed earlier, so it runs
-    by_name = {spec.name: spec for spec in specs}
+    steps = _plan(*overrides)
+    order = {step.name: i for i, step in enumerate(steps)}
+    assert len(order) == len(steps)  # names are unique: they are folders
+    for step in steps:
+        assert all(order[dep] < order[step.name] for dep in step.after), step.name  # listed earlier, so it runs
+        for ref, _ in __import__("rlhf.study.steps", fromlist=["references"]).references(" ".join(step.overrides)):
+            assert ref in step.after, (step.name, ref)  # a step only reads results of steps it waits for
+    by_name = {step.name: step for step in steps}
     assert by_name["pretrain"].exclusive and all(by_name[n].exclusive for n in order if n.startswith("reward/"))
     ppo = [n for n in order if n.startswith("ppo/")]
     assert set(by_name["summary"].after) == set(ppo)
-    for name, spec in by_name.items():
+    for name, step in by_name.items():
         if name.startswith("ppo/"):
             alpha = name.split("/")[1].split("_")[0]
-            assert spec.after == (f"reward/{alpha}",)
+            assert step.after == (f"reward/{alpha}",)
         if name.startswith("measure/"):
             _, experiment, run = name.split("/")
-            assert f"ppo/{run}" in spec.after
+            assert f"ppo/{run}" in step.after
             if experiment == "attractor":
-                assert f"measure/semantic/{run}" in spec.after  # it perturbs semantic's clusters
+                assert f"measure/semantic/{run}" in step.after  # it perturbs semantic's clusters
             first = next(n for n in order if n.startswith(f"measure/{experiment}/"))
-            assert name == first or first in spec.after  # later betas reuse the first one's base samples
+            assert name == first or first in step.after or experiment == "attractor"
 
 
-def test_jobs_is_checked_before_anything_runs():
-    with pytest.raises(ValueError, match="demo.jobs"):
-        _pipeline("demo.jobs=0")
+def test_steps_are_commands_that_name_the_exact_base_build():
+    steps = _plan("demo=test")
+    ppo = next(s for s in steps if s.name.startswith("ppo/"))
+    command = ppo.printable(Path("/out/ppo/x"))
+    assert command.startswith("python -m rlhf stage=ppo ") and command.endswith("hydra.run.dir=/out/ppo/x")
+    base = next(o for o in ppo.overrides if o.startswith("ppo.base.path=")).split("=", 1)[1]
+    assert "/tinyworld/" in base and "current" not in base  # the build by hash, not the moving pointer
+    assert base in ppo.reads
+    for step in steps:
+        assert not any("tinyworld/current" in o for o in step.overrides), step.name
+    # a changed base model changes every step that reads it, and nothing else
+    other = {s.name: s for s in _plan("demo=test", 'demo.rlhf_overrides=["pretrain.steps=7"]')}
+    changed = {s.name for s in steps if s.overrides != other[s.name].overrides}
+    assert changed == {s.name for s in steps if not s.name.startswith("bandit/")}
+
+
+def test_user_overrides_come_after_the_preset():
+    steps = _plan("demo=test", 'demo.measure_overrides=["sampling.n_samples=7"]')
+    entropy = next(s for s in steps if s.name.startswith("measure/entropy/"))
+    assert entropy.overrides.index("sampling.n_samples=12") < entropy.overrides.index("sampling.n_samples=7")
+
+
+@pytest.mark.parametrize("bad,field", [("demo.jobs=0", "demo.jobs"), ("demo.betas=[0.5,0.5]", "demo.betas"),
+                                       ("demo.experiments=[attractor]", "demo.experiments")])
+def test_demo_fields_are_checked(bad, field):
+    with pytest.raises(ValueError, match=field):
+        _plan(bad)
+
+
+def test_a_typo_in_a_late_step_stops_the_study_before_anything_runs(tmp_path):
+    started = time.time()
+    proc = run_app("rlhf.study", *_study(tmp_path, 'demo.measure_overrides=["sampling.temprature=0.5"]'), timeout=120)
+    seconds = time.time() - started
+    assert proc.returncode == 2
+    out = proc.stdout + proc.stderr
+    errors = [line for line in out.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "sampling.temprature" in errors[0] and "step measure/" in errors[0], out[-2000:]
+    assert "Traceback" not in out
+    assert not (tmp_path / "demo" / "pretrain").exists()  # nothing ran
+    assert seconds < 60  # composing every step's config takes seconds (the bar is 20 s on an idle machine)
+
+
+def test_a_failing_step_stops_the_study_naming_the_step_and_its_log(tmp_path):
+    """A step that fails at run time (its cache folder cannot be created) stops the study at once."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    proc = run_app("rlhf.study", *_study(tmp_path), f"cache_dir={blocker / 'cache'}", timeout=300)
+    assert proc.returncode == 1
+    line = [l for l in (proc.stdout + proc.stderr).splitlines() if "pipeline stopped" in l]
+    assert line and "step pretrain failed" in line[0], (proc.stdout + proc.stderr)[-3000:]
+    step_log = Path(line[0].rsplit("log: ", 1)[1].strip())
+    assert step_log == tmp_path / "demo" / "pretrain" / "step.log" and step_log.exists()
+    assert "python -m rlhf stage=pretrain" in proc.stdout + proc.stderr  # the command is in the log
+    assert not (tmp_path / "demo" / "manifest.json").exists()
+
+
+def _children_of(pid: int) -> list:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
+
+
+def test_kill_9_of_the_study_leaves_no_orphans(tmp_path):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", WANDB_MODE="disabled")
+    study = subprocess.Popen([sys.executable, "-m", "rlhf.study", *_study(tmp_path)], cwd=REPO, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, children = time.time() + 90, []
+    while time.time() < deadline and not children:
+        time.sleep(0.5)
+        children = _children_of(study.pid)
+    assert children, "the study started no step"
+    study.send_signal(signal.SIGKILL)
+    study.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline and any(_alive(c) for c in children):
+        time.sleep(0.2)
+    assert not any(_alive(c) for c in children)
+
+
+def test_demo_test_end_to_end_then_reuse_by_config_and_inputs(tmp_path):
+    first = run_app("rlhf.study", *_study(tmp_path), timeout=900)
+    assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
+    steps = _manifest(tmp_path)
+    names = list(steps)
+    assert names[0] == "pretrain" and "summary" in names and "bandit/simulate" in names
+    assert any(n.startswith("measure/attractor/") for n in names)
+    assert all(set(m) >= {"name", "command", "reused", "seconds"} and not m["reused"] for m in steps.values())
+    page = (tmp_path / "demo" / "report.html").read_text()
+    assert "What this run shows" in page and "data:image/png;base64," in page
+
+    second = run_app("rlhf.study", *_study(tmp_path), timeout=600)  # unchanged: every step is reused
+    assert second.returncode == 0, (second.stdout + second.stderr)[-3000:]
+    assert all(m["reused"] for m in _manifest(tmp_path).values())
+
+    third = run_app("rlhf.study", *_study(tmp_path, 'demo.rlhf_overrides=["pretrain.steps=5"]'), timeout=900)
+    assert third.returncode == 0, (third.stdout + third.stderr)[-3000:]
+    again = _manifest(tmp_path)
+    assert [n for n, m in again.items() if m["reused"]] == ["bandit/table1", "bandit/simulate"]

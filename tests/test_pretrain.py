@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,7 +120,7 @@ def test_cache_hit_then_config_change_rebuilds(built, tmp_path):
     assert again["cache_hit"] and again["build_dir"] == first["build_dir"]
     assert (directory / "train.json").stat().st_mtime_ns == stamp  # nothing was retrained
     assert json.loads((tmp_path / "run2" / "results.json").read_text())["quality"] == first["quality"]
-    changed = compose(*TEST_SIZE, f"cache_dir={cfg.cache_dir}", "pretrain.max_steps=4")
+    changed = compose(*TEST_SIZE, f"cache_dir={cfg.cache_dir}", "pretrain.steps=4")
     rebuilt = P.run_stage(changed, out=tmp_path / "run3")
     assert not rebuilt["cache_hit"] and rebuilt["build_dir"] != first["build_dir"]
     assert rebuilt["train"]["steps"] == 4
@@ -136,6 +138,22 @@ def test_cli_reuses_the_cache_and_rejects_bad_values(built, tmp_path):
     assert bad.returncode == 2 and "pretrain.lr" in bad.stderr + bad.stdout
 
 
+def test_two_builds_into_one_empty_cache_both_succeed_and_share_one_model(tmp_path):
+    """Started together, one build trains while the other waits on the build lock, then reuses its model."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", WANDB_MODE="disabled", PYTHONUNBUFFERED="1")
+    commands = [[sys.executable, "-m", "rlhf", "stage=pretrain", *TEST_SIZE, f"cache_dir={tmp_path / 'cache'}",
+                 f"hydra.run.dir={tmp_path / f'run{i}'}"] for i in range(2)]
+    procs = [subprocess.Popen(c, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for c in commands]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    for proc, output in zip(procs, outputs):
+        assert proc.returncode == 0, output[-3000:]
+    first, second = (json.loads((tmp_path / f"run{i}" / "results.json").read_text()) for i in range(2))
+    assert first["build_dir"] == second["build_dir"]
+    assert sorted([first["cache_hit"], second["cache_hit"]]) == [False, True]  # trained once, reused once
+    assert first["train"] == second["train"] and first["quality"] == second["quality"]
+
+
 def test_killed_training_resumes_to_the_same_weights(built, tmp_path, monkeypatch):
     from safetensors.torch import load_file
     from transformers import AutoTokenizer
@@ -144,7 +162,8 @@ def test_killed_training_resumes_to_the_same_weights(built, tmp_path, monkeypatc
     tok = AutoTokenizer.from_pretrained(cache.current_link(cfg.cache_dir) / "model")
     docs = P.encode_documents(list(generate_documents(seed=0, n_docs=80, mix={"persona": 1.0})), tok, 128)
     small = PretrainConfig(vocab_size=400, hidden_size=32, num_layers=1, num_heads=2, block_size=128, batch_size=4,
-                           max_steps=4, warmup_steps=1, checkpoint_every=2, eval_every=100, log_every=1, processes=1)
+                           steps=4, seed=0, warmup_steps=1, checkpoint_every=2, eval_every=100, log_every=1,
+                           processes=1)
     P.train_model(tmp_path / "straight", small, tok, docs, docs[:4])
 
     def killed(*args, **kwargs):
@@ -175,7 +194,8 @@ def test_two_processes_train_the_same_weights_as_one(built, tmp_path):
     tok = AutoTokenizer.from_pretrained(cache.current_link(cfg.cache_dir) / "model")
     docs = P.encode_documents(list(generate_documents(seed=1, n_docs=60, mix={"persona": 1.0})), tok, 128)
     small = PretrainConfig(vocab_size=400, hidden_size=32, num_layers=1, num_heads=2, block_size=128, batch_size=4,
-                           max_steps=3, warmup_steps=1, checkpoint_every=100, eval_every=100, log_every=1, processes=1)
+                           steps=3, seed=0, warmup_steps=1, checkpoint_every=100, eval_every=100, log_every=1,
+                           processes=1)
     one = P.train_model(tmp_path / "one", small, tok, docs, docs[:4])
     two = P.train_model(tmp_path / "two", replace(small, processes=2), tok, docs, docs[:4])
     assert two["processes"] == 2 and two["tokens"] == one["tokens"]
@@ -186,7 +206,7 @@ def test_two_processes_train_the_same_weights_as_one(built, tmp_path):
 
 
 def test_lr_schedule():
-    cfg = PretrainConfig(lr=1e-3, warmup_steps=10, max_steps=100, min_lr_ratio=0.1)
+    cfg = PretrainConfig(lr=1e-3, warmup_steps=10, steps=100, min_lr_ratio=0.1)
     lrs = [P.lr_at(s, cfg) for s in range(100)]
     assert lrs[0] < lrs[5] < lrs[9] == pytest.approx(1e-3)
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])) and lrs[-1] >= 1e-4

@@ -42,7 +42,8 @@ def _pipeline(tmp_path, aligned_entropy):
 
 def test_report_has_every_section_embedded_figures_and_numbers(tmp_path):
     out = _pipeline(tmp_path, {"alpha0_beta0_seed0": 0.9, "alpha0_beta0.5_seed0": 1.45})
-    manifest = {"steps": [{"step": "pretrain", "seconds": 12.0, "reused": False}], "fast": True}
+    manifest = {"steps": [{"name": "pretrain", "command": "python -m rlhf stage=pretrain", "seconds": 12.0,
+                           "reused": False}], "demo": "fast"}
     html_path, md_path = write_report(out, manifest)
     page = html_path.read_text()
     for section in ("What this run shows", "Metrics against beta", "RLHF across beta", "Tiny world vs ground truth",

@@ -12,10 +12,11 @@ import pytest
 from conftest import REPO, run_app
 
 # Micro-size settings for every stage (seconds per stage on 2 CPU cores).
-SMALL = ["rlhf.steps=4", "rlhf.batch_size=6", "rlhf.mini_batches=1", "rlhf.response_length=12",
-         "rlhf.checkpoint_every=2", "rlhf.threads=1", "preferences.n_pairs_per_prompt=8", "preferences.n_predict=12",
-         "preferences.batch_size=16", "reward.epochs=1", "diversity.every=2", "diversity.n_samples=4",
-         "diversity.batch_size=4", "diversity.n_predict=12", "diversity.final_n_samples=6", "diversity.sbert=false",
+# The sample lengths of preferences and diversity follow ppo.response_length.
+SMALL = ["ppo.steps=4", "ppo.batch_size=6", "ppo.mini_batches=1", "ppo.response_length=12",
+         "ppo.checkpoint_every=2", "ppo.threads=1", "preferences.n_pairs_per_prompt=8",
+         "preferences.sampling.batch_size=16", "reward.epochs=1", "diversity.every=2", "diversity.sampling.n_samples=4",
+         "diversity.sampling.batch_size=4", "diversity.final_n_samples=6", "diversity.sbert=false",
          "wandb=disabled"]
 
 
@@ -26,8 +27,8 @@ def micro_base(tmp_path_factory):
     return build_tiny_llama(tmp_path_factory.mktemp("rlhf_app") / "base", seed=1, init_std=0.3)
 
 
-@pytest.mark.parametrize("override,field", [("rlhf.beta=-0.1", "rlhf.beta"),
-                                            ("rlhf.base.path=/nonexistent/tinyworld/model", "rlhf.base.path")])
+@pytest.mark.parametrize("override,field", [("ppo.beta=-0.1", "ppo.beta"),
+                                            ("ppo.base.path=/nonexistent/tinyworld/model", "ppo.base.path")])
 def test_ppo_bad_config_fails_at_start_up_with_one_line(override, field, tmp_path):
     proc = run_app("rlhf", "stage=ppo", override, "wandb=disabled", f"cache_dir={tmp_path}",
                    f"hydra.run.dir={tmp_path / 'run'}", timeout=180)
@@ -38,6 +39,30 @@ def test_ppo_bad_config_fails_at_start_up_with_one_line(override, field, tmp_pat
     assert not (tmp_path / "run" / "results.json").exists()
 
 
+def compose(*overrides: str):
+    """The typed config as `python -m rlhf <overrides>` would see it."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from rlhf.config import register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return OmegaConf.to_object(hydra_compose(config_name="rlhf", overrides=list(overrides)))
+
+
+def test_stage_seeds_and_sample_lengths_derive_from_one_value_each():
+    cfg = compose("seed=7", "ppo.response_length=40")
+    seeds = [cfg.world.seed, cfg.pretrain.seed, cfg.pretrain.quality.sampling.seed, cfg.preferences.seed,
+             cfg.preferences.sampling.seed, cfg.reward.seed, cfg.ppo.seed]
+    assert seeds == [7] * 7
+    assert cfg.preferences.sampling.n_predict == cfg.diversity.sampling.n_predict == 40
+    assert cfg.diversity.sampling.seed == 1234  # fixed: every run of a sweep measures on the same draw
+    one = compose("ppo.seed=3", "preferences.sampling.n_predict=8")  # each stays overridable on its own
+    assert (one.seed, one.ppo.seed, one.reward.seed, one.world.seed) == (0, 3, 0, 0)
+    assert one.preferences.sampling.n_predict == 8 and one.diversity.sampling.n_predict == one.ppo.response_length
+
+
 def test_unknown_stage_fails_at_start_up_naming_the_stages(tmp_path):
     proc = run_app("rlhf", "stage=nonsense", "wandb=disabled", f"hydra.run.dir={tmp_path}", timeout=180)
     out = proc.stdout + proc.stderr
@@ -46,7 +71,7 @@ def test_unknown_stage_fails_at_start_up_naming_the_stages(tmp_path):
 
 @pytest.mark.slow
 def test_stages_end_to_end_with_a_failing_sweep_job_and_the_summary(micro_base, tmp_path):
-    common = [f"rlhf.base.path={micro_base}", f"cache_dir={tmp_path / 'cache'}", *SMALL]
+    common = [f"ppo.base.path={micro_base}", f"cache_dir={tmp_path / 'cache'}", *SMALL]
     prefs = run_app("rlhf", "stage=preferences", *common, f"hydra.run.dir={tmp_path / 'prefs'}")
     assert prefs.returncode == 0, prefs.stderr[-3000:]
     assert json.loads((tmp_path / "prefs" / "results.json").read_text())["n_pairs"] == 24
@@ -56,8 +81,8 @@ def test_stages_end_to_end_with_a_failing_sweep_job_and_the_summary(micro_base, 
     assert 0 <= json.loads((tmp_path / "reward" / "results.json").read_text())["heldout"]["accuracy"] <= 1
 
     # job 0 fails inside PPO (no such LoRA target); jobs 1-2 must still run and write their results
-    sweep = run_app("rlhf", "stage=ppo", "sweep=beta", *common, "rlhf.alpha=0", "rlhf.seed=0",
-                    "rlhf.beta=0,1.0", "rlhf.lora_targets=[no_such_proj],[q_proj,v_proj]",
+    sweep = run_app("rlhf", "stage=ppo", "sweep=beta", *common, "preferences.alpha=0", "ppo.seed=0",
+                    "ppo.beta=0,1.0", "ppo.lora_targets=[no_such_proj],[q_proj,v_proj]",
                     f"hydra.sweep.dir={tmp_path / 'sweep'}", "-m")
     assert sweep.returncode != 0  # Hydra reports the failed job at the end
     done = sorted((tmp_path / "sweep").glob("*/results.json"))
@@ -84,7 +109,7 @@ def test_ppo_stage_under_accelerate_launch_with_two_processes(micro_base, tmp_pa
     env = dict(os.environ, HF_HUB_OFFLINE="1", WANDB_MODE="disabled", OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "rlhf", "stage=ppo",
-           f"rlhf.base.path={micro_base}", f"cache_dir={tmp_path / 'cache'}", *SMALL,
+           f"ppo.base.path={micro_base}", f"cache_dir={tmp_path / 'cache'}", *SMALL,
            f"hydra.run.dir={tmp_path / 'run'}"]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)  # its own process group: a hang is killed whole

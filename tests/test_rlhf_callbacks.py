@@ -23,7 +23,8 @@ from rlhf.config import DiversityConfig, ProbePrompt
 
 PROMPTS = [ProbePrompt("persona", PERSONA_INSTRUCTION, True),
            ProbePrompt("steve", "Steve is the CEO of a startup company", False)]
-CFG = DiversityConfig(every=2, n_samples=6, batch_size=3, n_predict=12, seed=3, sbert=True, ground_truth=None)
+CFG = DiversityConfig(every=2, sampling=SamplingConfig(n_samples=6, batch_size=3, n_predict=12, seed=3), sbert=True,
+                      ground_truth=None)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: 1 thread on a shared CPU

@@ -10,15 +10,16 @@ import torch
 from transformers import TrainerCallback
 from transformers.modeling_outputs import BaseModelOutput
 
-from measure.config import ModelConfig
+from measure.config import ModelConfig, SamplingConfig
 from rlhf.stages.callbacks import draw_samples, token_entropies
 from rlhf.stages.ppo import PPORun
 from rlhf.stages.ppo_checkpoint import latest_checkpoint, read_state
-from rlhf.config import DiversityConfig, PPOStageConfig, ProbePrompt
+from rlhf.config import DiversityConfig, PPOConfig, ProbePrompt
 
 PROMPTS = [ProbePrompt("steve", "Steve is the CEO of a startup company", False),
            ProbePrompt("hopper", "Grace Hopper was", False)]
-PROBE = DiversityConfig(n_samples=32, batch_size=32, n_predict=4, seed=5, sbert=False, ground_truth=None)
+PROBE = DiversityConfig(sampling=SamplingConfig(n_samples=32, batch_size=32, n_predict=4, seed=5), sbert=False,
+                        ground_truth=None)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: 1 thread on a shared CPU
@@ -71,12 +72,12 @@ def probe(model, tokenizer):
     return token_entropies(gens)["full_entropy_bits"], counts
 
 
-def ppo_cfg(base, **overrides) -> PPOStageConfig:
-    fields = dict(base=ModelConfig(path=str(base)), beta=0.0, steps=8, batch_size=32, mini_batches=1, lr=5e-3,
+def ppo_cfg(base, **overrides) -> PPOConfig:
+    fields = dict(base=ModelConfig(path=str(base)), beta=0.0, seed=0, steps=8, batch_size=32, mini_batches=1, lr=5e-3,
                   response_length=4, prompts=PROMPTS, checkpoint_every=100, lora_r=8,
                   lora_targets=["q_proj", "v_proj", "o_proj"])
     fields.update(overrides)
-    return PPOStageConfig(**fields)
+    return PPOConfig(**fields)
 
 
 def train_on_token(base, work, **overrides):

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from measure.config import SamplingConfig
 from measure.persona_parse import format_card
 from rlhf.stages.annotator import (bt_accuracy_ceiling, label_pairs, preference_probability, quality_terms,
                             quality_utility, rude_share, sequence_logprob, utility)
@@ -68,7 +69,8 @@ def preferences(tiny_model, tmp_path_factory):
     from rlhf.stages.preferences import load_or_build_preferences
 
     cache = tmp_path_factory.mktemp("prefs_cache")
-    cfg = PreferencesConfig(n_pairs_per_prompt=6, n_predict=8, batch_size=12, heldout_share=0.25,
+    cfg = PreferencesConfig(alpha=0.5, n_pairs_per_prompt=6, heldout_share=0.25, seed=0,
+                            sampling=SamplingConfig(n_predict=8, batch_size=12, seed=0),
                             prompts=[ProbePrompt("steve", "Steve is the CEO of a startup company", False),
                                      ProbePrompt("hopper", "Grace Hopper was", False)])
     calls = []
@@ -78,8 +80,8 @@ def preferences(tiny_model, tmp_path_factory):
         return tiny_model
 
     base = tiny_model[0].name_or_path
-    first = load_or_build_preferences(loader, base, cfg, 0.5, cache)
-    second = load_or_build_preferences(loader, base, cfg, 0.5, cache)
+    first = load_or_build_preferences(loader, base, cfg, cache)
+    second = load_or_build_preferences(loader, base, cfg, cache)
     return first, second, calls, cfg
 
 
@@ -120,8 +122,24 @@ def test_reward_model_separates_clearly_separable_pairs(tiny_pair_dir, tmp_path)
         return Dataset.from_dict({"chosen_ids": [sequence(good) for _ in range(n)],
                                   "rejected_ids": [sequence(bad) for _ in range(n)]})
 
-    model = init_reward_model(str(base), tokenizer)
-    _, metrics = train_reward_model(model, tokenizer, pairs(200), pairs(100), RewardConfig(epochs=3, lr=1e-3),
+    model = init_reward_model(str(base), tokenizer, seed=0)
+    _, metrics = train_reward_model(model, tokenizer, pairs(200), pairs(100), RewardConfig(epochs=3, lr=1e-3, seed=0),
                                     tmp_path)
     assert metrics["n_pairs"] == 100
     assert metrics["accuracy"] > 0.9, metrics
+
+
+def test_reward_head_is_drawn_from_the_seed(tiny_pair_dir):
+    """Two cold builds with one seed start from the same score head; the global RNG is left alone."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from rlhf.stages.reward import init_reward_model
+
+    base = tiny_pair_dir / "base"
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    rng_before = torch.get_rng_state()
+    heads = [init_reward_model(str(base), tokenizer, seed=s).score.weight.detach() for s in (3, 3, 4)]
+    assert torch.equal(heads[0], heads[1])
+    assert not torch.equal(heads[0], heads[2])
+    assert torch.equal(torch.get_rng_state(), rng_before)

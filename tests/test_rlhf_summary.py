@@ -22,9 +22,9 @@ def compose(*overrides):
 def test_beta_sweep_covers_the_grid_for_each_alpha():
     cfg = compose("stage=ppo", "sweep=beta")
     params = cfg.hydra.sweeper.params
-    assert [float(b) for b in params["rlhf.beta"].split(",")] == [0, 0.005, 0.01, 0.05, 0.2, 1.0]
-    assert [float(a) for a in params["rlhf.alpha"].split(",")] == [0, 0.5]
-    assert len(params["rlhf.seed"].split(",")) >= 2
+    assert [float(b) for b in params["ppo.beta"].split(",")] == [0, 0.005, 0.01, 0.05, 0.2, 1.0]
+    assert [float(a) for a in params["preferences.alpha"].split(",")] == [0, 0.5]
+    assert len(params["ppo.seed"].split(",")) >= 2
     assert cfg.hydra.mode.name == "MULTIRUN"
 
 

@@ -12,6 +12,8 @@ import sys
 import time
 from typing import Optional
 
+from pathlib import Path
+
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
@@ -90,7 +92,11 @@ def run(cfg: ToyBanditConfig, run_dir: str, group: Optional[str] = None) -> dict
     return results
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="toy_bandit")
+# absolute, so that the console script (rmc-*) finds conf/ as `python -m` does
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="toy_bandit")
 def main(dcfg: DictConfig) -> None:
     try:
         cfg: ToyBanditConfig = OmegaConf.to_object(dcfg)

@@ -22,18 +22,19 @@ import gc
 import logging
 import re
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from measure.config import ConfigError, MeasureConfig
 from measure.embeddings import embed
 from measure.figures import attractor as figs
+from measure.fingerprint import model_fingerprint
 from measure.loading import load_model
 from measure.metrics.clusters import Clustering, choose_k, nearest_cluster, nearest_to_centroids
 from measure.metrics.lexical import sentences
 from measure.prompts import encode_prompt
-from measure.sampling import Generation, sample
+from measure.sampling import Generation, read_generations, read_header, sample
 from measure.stats import bootstrap_ci, compare, summarize
 
 log = logging.getLogger(__name__)
@@ -106,13 +107,27 @@ def returns(X_cont: np.ndarray, clustering: Clustering, radii: np.ndarray) -> Tu
     return nearest, (dist <= radii[nearest]).astype(float)
 
 
-def _read_source(source_dir: str, label: str) -> List[Generation]:
+def _read_source(source_dir: str, label: str, prompt: str) -> Tuple[List[Generation], Optional[str]]:
+    """A semantic run's completions of ``prompt`` (header skipped) and the fingerprint of the model that drew
+    them (None for a file without a header); a file of another prompt stops the run."""
     path = Path(source_dir).expanduser() / f"generations_{label}.jsonl"
     if not path.exists():
         raise ConfigError(f"experiment.source_dir: no {path.name} in {source_dir!r}; point it at a semantic run "
                           "directory, or leave it null to sample here")
-    with open(path) as fh:
-        return [Generation.from_json(line) for line in fh if line.strip()]
+    header = read_header(path)
+    if header is None:
+        log.warning("experiment.source_dir: %s has no header; its model and prompt cannot be checked", path)
+    elif header["prompt"] != prompt:
+        raise ConfigError(f"experiment.source_dir: {path} holds completions of {header['prompt']!r}, not of "
+                          f"experiment.prompt {prompt!r}")
+    return read_generations(path), (header or {}).get("model_fingerprint")
+
+
+def _check_source_model(state: dict, label: str, fingerprint: str) -> None:
+    drawn_by = state["source_fingerprints"].get(label)
+    if drawn_by is not None and drawn_by != fingerprint:
+        raise ConfigError(f"experiment.source_dir: generations_{label}.jsonl there were drawn by another model "
+                          f"(fingerprint {drawn_by[:12]}) than model.{label} (fingerprint {fingerprint[:12]})")
 
 
 def perturbations(prompt: str, texts: List[str], X: np.ndarray, clustering: Clustering) -> List[dict]:
@@ -129,21 +144,25 @@ def perturbations(prompt: str, texts: List[str], X: np.ndarray, clustering: Clus
 def _sample_model(cfg: MeasureConfig, out_dir: Path, label: str, state: dict) -> None:
     """Load one model once and sample with it: its unperturbed completions (unless read from ``source_dir``),
     and, once the source model's clusters give the perturbed prompts, its continuations of each of them."""
-    exp = cfg.experiment
-    model, tokenizer = load_model(getattr(cfg.model, label))
+    exp, spec = cfg.experiment, getattr(cfg.model, label)
+    model, tokenizer = load_model(spec)
+    fingerprint = model_fingerprint(spec)
     try:
+        _check_source_model(state, label, fingerprint)
         if label not in state["unperturbed"]:
             state["unperturbed"][label] = sample(
                 model, tokenizer, encode_prompt(tokenizer, exp.prompt), cfg.sampling, prompt=exp.prompt,
-                progress_file=out_dir / f"generations_{label}.jsonl", desc=f"sampling {label}")
+                progress_file=out_dir / f"generations_{label}.jsonl", desc=f"sampling {label}",
+                model_fingerprint=fingerprint)
         texts = [g.text for g in state["unperturbed"][label]]
-        state["clusters"][label] = _clusters(texts, exp, cfg.sampling.seed)
+        state["clusters"][label] = _clusters(texts, exp, exp.stats_seed)
         if label == state["source"]:
             state["perturbations"] = perturbations(exp.prompt, texts, *state["clusters"][label])
         state["continuations"][label] = [
             sample(model, tokenizer, encode_prompt(tokenizer, p["perturbed_prompt"]), cfg.sampling,
                    prompt=p["perturbed_prompt"], n=exp.attractor_continuations,
-                   progress_file=out_dir / f"attractor_{label}_prompt{j}.jsonl", desc=f"{label} perturbed prompt {j}")
+                   progress_file=out_dir / f"attractor_{label}_prompt{j}.jsonl", desc=f"{label} perturbed prompt {j}",
+                   model_fingerprint=fingerprint)
             for j, p in enumerate(state["perturbations"])]
     finally:
         del model
@@ -179,11 +198,13 @@ def measure_model(label: str, state: dict, n_boot: int, seed: int) -> Tuple[dict
 
 
 def run(cfg: MeasureConfig, out_dir: Path) -> dict:
-    exp, seed, n_boot = cfg.experiment, cfg.sampling.seed, cfg.experiment.n_bootstrap
+    exp, seed, n_boot = cfg.experiment, cfg.experiment.stats_seed, cfg.experiment.n_bootstrap
     labels = list(cfg.labels)
     source = "aligned" if "aligned" in labels else labels[0]  # whose clusters give the representatives
+    read = {l: _read_source(exp.source_dir, l, exp.prompt) for l in labels} if exp.source_dir else {}
     state = {"source": source, "clusters": {}, "continuations": {}, "perturbations": [],
-             "unperturbed": {l: _read_source(exp.source_dir, l) for l in labels} if exp.source_dir else {}}
+             "unperturbed": {l: gens for l, (gens, _) in read.items()},
+             "source_fingerprints": {l: fingerprint for l, (_, fingerprint) in read.items()}}
     for label in [source] + [l for l in labels if l != source]:  # the source first: it makes the prompts
         _sample_model(cfg, out_dir, label, state)
     results: dict = {"prompt": exp.prompt, "representatives_from": source, "perturbations": state["perturbations"],

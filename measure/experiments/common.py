@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from measure.config import MeasureConfig, SamplingConfig
+from measure.fingerprint import model_fingerprint
 from measure.loading import load_model
 from measure.prompts import encode_prompt
 from measure.sampling import Generation, sample
@@ -20,7 +21,10 @@ def sample_each_model(cfg: MeasureConfig, out_dir: Path, prompt: str, chat: bool
 
     ``chat=True`` wraps the prompt in the chat template of models whose config says ``chat: true``
     (base models always see plain text). Generations are saved as `generations_<label>.jsonl` in
-    ``out_dir`` batch by batch, so a killed run resumes where it stopped.
+    ``out_dir`` batch by batch, under a header holding the model's fingerprint and the sampling config, so a
+    killed run resumes where it stopped and a run with another model or config starts over. With
+    ``sampling.reuse_from`` the file of the same name there is reused when its header matches (the engine
+    decides, batch by batch; see ``measure.sampling``).
     """
     sampling = sampling or cfg.sampling
     generations = {}
@@ -29,7 +33,8 @@ def sample_each_model(cfg: MeasureConfig, out_dir: Path, prompt: str, chat: bool
         model, tokenizer = load_model(spec)
         ids = encode_prompt(tokenizer, prompt, chat=chat and spec.chat)
         generations[label] = sample(model, tokenizer, ids, sampling, prompt=prompt,
-                                    progress_file=out_dir / f"generations_{label}.jsonl", desc=f"sampling {label}")
+                                    progress_file=out_dir / f"generations_{label}.jsonl", desc=f"sampling {label}",
+                                    model_fingerprint=model_fingerprint(spec))
         del model
         gc.collect()
     return generations

@@ -38,7 +38,7 @@ def run(cfg: MeasureConfig, out_dir: Path) -> dict:
     key = f"top{k}_entropy_bits"
     generations = sample_each_model(cfg, out_dir, cfg.experiment.prompt)
     scores = {label: completion_entropies(gens) for label, gens in generations.items()}
-    n_boot, seed = cfg.experiment.n_bootstrap, cfg.sampling.seed
+    n_boot, seed = cfg.experiment.n_bootstrap, cfg.experiment.stats_seed
     results: dict = {"prompt": cfg.experiment.prompt, "top_k": k, "temperature": cfg.sampling.temperature,
                      "probabilities": "after temperature (softmax(logits / T), Eq. 3.1)", "models": {}}
     for label, gens in generations.items():

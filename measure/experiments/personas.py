@@ -90,7 +90,7 @@ def analyse_personas(texts: Dict[str, List[str]], cfg: MeasureConfig, out_dir: P
     """Parse, measure and plot personas of each model (the model-free half of Experiment 1)."""
     from measure.persona_parse import parse_persona
 
-    exp, seed = cfg.experiment, cfg.sampling.seed
+    exp, seed = cfg.experiment, cfg.experiment.stats_seed
     parsed = {label: [parse_persona(t) for t in ts] for label, ts in texts.items()}
     results: dict = {"models": {}}
     reviews = {label: [c.review for c in cards if c.review] for label, cards in parsed.items()}
@@ -156,7 +156,7 @@ def _review_sentences(reviews: Dict[str, List[str]], cfg: MeasureConfig,
         return block, {}
     exp = dataclasses.replace(cfg.experiment, chunk_size=min(cfg.experiment.chunk_size,
                                                             max(2, min(len(s) for s in usable.values()) // 2)))
-    measured, sets = measure_sets(usable, exp, seed=cfg.sampling.seed)
+    measured, sets = measure_sets(usable, exp, seed=exp.stats_seed)
     samples = {label: cluster_samples(ts, m=3) for label, ts in sets.items()}
     for label in sets:
         measured["models"][label]["clusters"]["samples"] = samples[label]

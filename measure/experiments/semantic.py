@@ -43,7 +43,7 @@ def write_points(sets: Dict[str, TextSet], out_dir: Path, name: str = "points.js
 def analyse_texts(texts: Dict[str, List[str]], cfg: MeasureConfig, out_dir: Path, prefix: str = "fig10",
                   table_title: str = "Cluster representatives") -> tuple[dict, Dict[str, TextSet]]:
     """Every model-free measure, the Figure 10 maps, the cluster table and points.jsonl for sets of texts."""
-    results, sets = measure_sets(texts, cfg.experiment, seed=cfg.sampling.seed)
+    results, sets = measure_sets(texts, cfg.experiment, seed=cfg.experiment.stats_seed)
     samples = {label: cluster_samples(ts) for label, ts in sets.items()}
     for label, ts in sets.items():
         results["models"][label]["clusters"]["samples"] = samples[label]

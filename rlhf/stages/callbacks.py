@@ -1,8 +1,9 @@
 """Diversity tracking during PPO, and TRL's metrics sent to wandb under their own names.
 
-``DiversityCallback`` samples, every ``every`` steps (and once before the first step, the base policy), ``n_samples``
-completions of each probe prompt with the shared sampling engine and scores them with the project's metric
-functions, so a number logged here equals the same number measured afterwards on the same samples:
+``DiversityCallback`` samples, every ``every`` steps (and once before the first step, the base policy),
+``sampling.n_samples`` completions of each probe prompt with the shared sampling engine (``diversity.sampling``)
+and scores them with the project's metric functions, so a number logged here equals the same number measured
+afterwards on the same samples:
 
     diversity/<prompt>/full_entropy_bits, top5_entropy_bits   full-vocabulary and Eq. 3.2 entropy, per completion
     diversity/<prompt>/distinct_1, distinct_2                 measure.metrics.lexical.distinct_n
@@ -18,6 +19,7 @@ process only.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -28,7 +30,6 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 from transformers import TrainerCallback
 
-from measure.config import SamplingConfig
 from measure.metrics.entropy import mean_per_completion, top_k_entropy_bits
 from measure.metrics.lexical import distinct_n
 from measure.metrics.sentiment import vader_compound
@@ -111,9 +112,9 @@ def diversity_metrics(samples: Dict[str, List[Generation]], sbert: bool = True) 
 
 def draw_samples(model, tokenizer, prompts: Sequence[ProbePrompt], cfg: DiversityConfig,
                  n: Optional[int] = None) -> Dict[str, List[Generation]]:
-    """``n`` (default ``cfg.n_samples``) completions of each probe prompt, through the shared engine at T = 1."""
-    scfg = SamplingConfig(temperature=1.0, n_predict=cfg.n_predict, n_samples=n or cfg.n_samples,
-                          batch_size=cfg.batch_size, top_k=cfg.top_k, seed=cfg.seed)
+    """``n`` (default ``cfg.sampling.n_samples``) completions of each probe prompt, through the shared engine
+    under ``cfg.sampling`` (its temperature, length, top-k and seed)."""
+    scfg = dataclasses.replace(cfg.sampling, n_samples=n) if n else cfg.sampling
     return {p.key: sample(model, tokenizer, encode_prompt(tokenizer, p.text, chat=p.chat), scfg, prompt=p.text,
                           show_progress=False)
             for p in prompts}

@@ -22,7 +22,7 @@ import torch
 from measure.prompts import encode_prompt
 from measure.tiny import config_hash
 from rlhf.stages.ppo_checkpoint import CheckpointCallback, ResumeCallback, latest_checkpoint, load_checkpoint, read_state
-from rlhf.config import PPOStageConfig, ProbePrompt, run_name
+from rlhf.config import PPOConfig, ProbePrompt, run_name
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 log = logging.getLogger(__name__)
@@ -30,12 +30,14 @@ log = logging.getLogger(__name__)
 logging.getLogger("accelerate.accelerator").setLevel(logging.WARNING)
 
 
-def ppo_dir(cache_dir: str | os.PathLike, cfg: PPOStageConfig) -> Path:
-    return Path(cache_dir) / "ppo" / run_name(cfg.alpha, cfg.beta, cfg.seed)
+def ppo_dir(cache_dir: str | os.PathLike, alpha: float, cfg: PPOConfig) -> Path:
+    """``<cache_dir>/ppo/alpha{alpha}_beta{beta}_seed{seed}``: ``alpha`` is the preference set's (preferences.alpha)."""
+    return Path(cache_dir) / "ppo" / run_name(alpha, cfg.beta, cfg.seed)
 
 
-def training_hash(cfg: PPOStageConfig, reward_path: str) -> str:
-    """Hash of everything that shapes the trained weights; a checkpoint resumes only under the same hash."""
+def training_hash(cfg: PPOConfig, reward_path: str) -> str:
+    """Hash of everything that shapes the trained weights (the reward model, hence alpha, by its path); a
+    checkpoint resumes only under the same hash."""
     fields = dataclasses.asdict(cfg)
     for volatile in ("resume", "checkpoint_every", "threads"):
         fields.pop(volatile)
@@ -50,22 +52,22 @@ def prompt_dataset(tokenizer, prompts: Sequence[ProbePrompt], n: int):
     return Dataset.from_dict({"input_ids": [ids[i % len(ids)] for i in range(n)]})
 
 
-def lora_config(cfg: PPOStageConfig):
+def lora_config(cfg: PPOConfig):
     from peft import LoraConfig
 
     return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=list(cfg.lora_targets), bias="none", task_type="CAUSAL_LM")
 
 
-def ppo_args(cfg: PPOStageConfig, work_dir: Path, steps: int, world_size: int, use_cpu: bool, seed: int):
-    from trl.experimental.ppo import PPOConfig
+def ppo_args(cfg: PPOConfig, work_dir: Path, steps: int, world_size: int, use_cpu: bool, seed: int):
+    from trl.experimental.ppo import PPOConfig as TrlPPOConfig
 
     if cfg.batch_size % world_size:
-        raise ValueError(f"rlhf.batch_size: {cfg.batch_size} is not divisible by {world_size} processes")
+        raise ValueError(f"ppo.batch_size: {cfg.batch_size} is not divisible by {world_size} processes")
     per_device = cfg.batch_size // world_size
     if per_device % cfg.mini_batches:
-        raise ValueError(f"rlhf.mini_batches: {cfg.mini_batches} does not divide the per-process batch {per_device}")
-    return PPOConfig(
+        raise ValueError(f"ppo.mini_batches: {cfg.mini_batches} does not divide the per-process batch {per_device}")
+    return TrlPPOConfig(
         output_dir=str(work_dir / "trl"), per_device_train_batch_size=per_device, gradient_accumulation_steps=1,
         num_mini_batches=cfg.mini_batches, num_ppo_epochs=cfg.ppo_epochs, total_episodes=steps * cfg.batch_size,
         local_rollout_forward_batch_size=per_device, response_length=cfg.response_length,
@@ -94,7 +96,7 @@ class PPORun:
     ``value_model`` a ``*ForSequenceClassification``. ``work_dir`` holds the checkpoints and the adapter.
     """
 
-    def __init__(self, cfg: PPOStageConfig, policy, tokenizer, reward_model, value_model, work_dir: Path,
+    def __init__(self, cfg: PPOConfig, policy, tokenizer, reward_model, value_model, work_dir: Path,
                  reward_id: str = "", callbacks: Sequence = ()):
         self.cfg, self.work_dir = cfg, Path(work_dir)
         self.policy, self.tokenizer = policy, tokenizer

@@ -74,7 +74,7 @@ def load_checkpoint(ckpt: Path, module: torch.nn.Module, optimizer) -> dict:
     expected = set(_trainable_state(module))
     if set(saved) != expected:
         raise ValueError(f"checkpoint {ckpt} does not match the model: {len(set(saved) ^ expected)} differing "
-                         "tensors; delete it or set rlhf.resume=false")
+                         "tensors; delete it or set ppo.resume=false")
     module.load_state_dict(saved, strict=False)
     optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
     return read_state(ckpt)

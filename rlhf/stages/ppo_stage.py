@@ -1,6 +1,6 @@
-"""`python -m rlhf stage=ppo rlhf.beta=<beta>`: one LoRA PPO run of the tiny-world base, tracked in wandb.
+"""`python -m rlhf stage=ppo ppo.beta=<beta>`: one LoRA PPO run of the tiny-world base, tracked in wandb.
 
-The preference set and reward model for ``rlhf.alpha`` are built on first use and cached (one process
+The preference set and reward model for ``preferences.alpha`` are built on first use and cached (one process
 builds while the others of a multi-process run wait). The run's checkpoints and adapter live under
 ``<cache_dir>/ppo/alpha{alpha}_beta{beta}_seed{seed}/``; ``results.json``, ``diversity.jsonl`` and the
 figure go to the Hydra run directory. After training, a final measurement samples ``diversity.final_n_samples``
@@ -38,7 +38,7 @@ TRL_KEYS = ("objective/kl", "objective/rlhf_reward", "objective/scores", "policy
 
 
 def reward_model_for(cfg) -> tuple:
-    """(reward model dir, its held-out metrics, preference summary) for ``cfg.rlhf.alpha``, built if missing.
+    """(reward model dir, its held-out metrics, preference summary) for ``cfg.preferences``, built if missing.
 
     Under `accelerate launch` the main process samples the preferences while the others wait; then all
     processes train the reward model together (or all find it cached).
@@ -46,10 +46,10 @@ def reward_model_for(cfg) -> tuple:
     from accelerate import PartialState
     from transformers import AutoTokenizer
 
-    base = cfg.rlhf.base
+    base = cfg.ppo.base
     with PartialState(cpu=use_cpu(base.device)).main_process_first():
         prefs, prefs_dir = load_or_build_preferences(lambda: load_model(base), base.path, cfg.preferences,
-                                                     cfg.rlhf.alpha, cfg.cache_dir)
+                                                     cfg.cache_dir)
     tokenizer = AutoTokenizer.from_pretrained(base.path)
     rm_dir, rm_metrics = load_or_train_reward_model(base.path, tokenizer, prefs, prefs_dir, cfg.reward, cfg.cache_dir)
     return rm_dir, rm_metrics, preference_summary(prefs)
@@ -137,11 +137,11 @@ def final_measurement(run: PPORun, tokenizer, reward_model, cfg) -> tuple:
     from rlhf.stages.reward import score_sequences
 
     policy = run.peft_policy
-    samples = draw_samples(policy, tokenizer, cfg.rlhf.prompts, cfg.diversity, n=cfg.diversity.final_n_samples)
+    samples = draw_samples(policy, tokenizer, cfg.ppo.prompts, cfg.diversity, n=cfg.diversity.final_n_samples)
     out = {k.removeprefix("diversity/"): v for k, v in diversity_metrics(samples, cfg.diversity.sbert).items()}
     out.update(truth_comparison(samples, cfg.diversity.ground_truth))
     scores, quality = [], []
-    for p in cfg.rlhf.prompts:
+    for p in cfg.ppo.prompts:
         prompt_ids = encode_prompt(tokenizer, p.text, chat=p.chat)
         scores += score_sequences(reward_model, [prompt_ids + g.token_ids for g in samples[p.key]],
                                   tokenizer.pad_token_id).tolist()
@@ -149,7 +149,7 @@ def final_measurement(run: PPORun, tokenizer, reward_model, cfg) -> tuple:
                                     cfg.preferences.annotator) for g in samples[p.key]]
     out["reward_model_score"] = float(np.mean(scores))
     out["annotator_quality"] = float(np.mean(quality))
-    out["sequence_kl_nats"] = sequence_kl_nats(policy, tokenizer, samples, cfg.rlhf.prompts)
+    out["sequence_kl_nats"] = sequence_kl_nats(policy, tokenizer, samples, cfg.ppo.prompts)
     return out, samples
 
 
@@ -189,22 +189,23 @@ def run_stage(cfg, out: Optional[Path] = None) -> dict:
     out = Path(out) if out is not None else run_dir()
     require_base_model(cfg)
     started = time.time()
-    set_threads(cfg.rlhf.threads)
+    set_threads(cfg.ppo.threads)
     rm_dir, rm_metrics, prefs = reward_model_for(cfg)
-    policy, tokenizer = load_model(cfg.rlhf.base)
+    policy, tokenizer = load_model(cfg.ppo.base)
     reward_model, value_model = load_value_and_reward(str(rm_dir), device=next(policy.parameters()).device)
-    name = run_name(cfg.rlhf.alpha, cfg.rlhf.beta, cfg.rlhf.seed)
+    alpha = cfg.preferences.alpha
+    name = run_name(alpha, cfg.ppo.beta, cfg.ppo.seed)
     main = int(os.environ.get("RANK", "0")) == 0  # `accelerate launch` sets RANK
     wandb_cfg = cfg.wandb if main else dataclasses.replace(cfg.wandb, mode="disabled")
-    config = {**stage_config(cfg, "rlhf", "preferences", "reward", "diversity"), "world_size": world_size()}
+    config = {**stage_config(cfg, "ppo", "preferences", "reward", "diversity"), "world_size": world_size()}
     with wandb_run(wandb_cfg, str(out), name=f"ppo-{name}", config=config, job_type="rlhf/ppo",
                    group=sweep_group(cfg)) as wb:
         log_fn = (lambda metrics, step: wb.log(metrics, step=step)) if main else None
         if log_fn:
             wb.log({f"reward/heldout_{k}": v for k, v in rm_metrics.items() if isinstance(v, float)}, step=0)
-        run = PPORun(cfg.rlhf, policy, tokenizer, reward_model, value_model, ppo_dir(cfg.cache_dir, cfg.rlhf),
+        run = PPORun(cfg.ppo, policy, tokenizer, reward_model, value_model, ppo_dir(cfg.cache_dir, alpha, cfg.ppo),
                      reward_id=str(rm_dir))
-        diversity = DiversityCallback(lambda: run.peft_policy, tokenizer, cfg.rlhf.prompts, cfg.diversity,
+        diversity = DiversityCallback(lambda: run.peft_policy, tokenizer, cfg.ppo.prompts, cfg.diversity,
                                       log_fn=log_fn, jsonl=out / "diversity.jsonl" if main else None)
         run.callbacks += [diversity] + ([MetricsLogCallback(log_fn)] if log_fn else [])
         trained = time.time()
@@ -222,15 +223,15 @@ def run_stage(cfg, out: Optional[Path] = None) -> dict:
     baseline = next((h for h in history if "diversity/seconds" in h and h["step"] == 0), {})
     costs = [h["diversity/cost_share"] for h in history if "diversity/cost_share" in h]
     results = {
-        "stage": "ppo", "run": name, "alpha": cfg.rlhf.alpha, "beta": cfg.rlhf.beta, "seed": cfg.rlhf.seed,
-        "steps": cfg.rlhf.steps, "world_size": world_size(), "adapter": str(run.adapter_dir),
+        "stage": "ppo", "run": name, "alpha": alpha, "beta": cfg.ppo.beta, "seed": cfg.ppo.seed,
+        "steps": cfg.ppo.steps, "world_size": world_size(), "adapter": str(run.adapter_dir),
         "reward_model": {"path": str(rm_dir), **rm_metrics}, "preferences": prefs,
         "final": final,
         "baseline": {k.removeprefix("diversity/"): v for k, v in baseline.items() if k.startswith("diversity/")},
         "history": [h for h in history if "objective/kl" in h or "diversity/seconds" in h],
         "timing": {"wall_seconds": time.time() - started, "train_seconds": train_seconds,
                    "callback_cost_share": costs[-1] if costs else None,
-                   "seconds_per_step": train_seconds / max(cfg.rlhf.steps - run.start, 1)},
+                   "seconds_per_step": train_seconds / max(cfg.ppo.steps - run.start, 1)},
     }
     write_results(out, results)
     return results

@@ -1,7 +1,8 @@
 """Simulated preference data: pairs of base-model samples for the paper's prompts, labelled by the annotator.
 
-Samples come from the shared sampling engine at T = 1, so each ``Generation.token_probs`` holds the base
-model's own token probabilities and log p_base(response) (the typicality term) is their log-sum. Samples
+Samples come from the shared sampling engine under ``preferences.sampling`` (T = 1 by default, so each
+``Generation.token_probs`` holds the base model's own token probabilities and log p_base(response), the
+typicality term, is their log-sum). Samples
 2i and 2i + 1 of a prompt form pair i. The pairs are a ``datasets.Dataset`` with one row per pair:
 
     prompt_key, prompt, chosen, rejected            texts (the response only)
@@ -10,8 +11,8 @@ model's own token probabilities and log p_base(response) (the typicality term) i
     p_label                                         Bradley-Terry probability of the label that was drawn
     split                                           "train" or "heldout"
 
-It is cached under ``<cache_dir>/preferences/alpha{alpha}_<hash>`` (one set per typicality alpha) and a copy
-is saved in the run directory.
+It is cached under ``<cache_dir>/preferences/alpha{alpha}_<hash>`` (one set per typicality alpha, built under
+a file lock so that concurrent jobs build it once) and a copy is saved in the run directory.
 """
 from __future__ import annotations
 
@@ -25,12 +26,12 @@ from typing import List
 
 import numpy as np
 
-from measure.config import SamplingConfig
 from measure.prompts import encode_prompt
 from measure.sampling import Generation, sample
 from measure.tiny import config_hash
 from rlhf.stages.annotator import (label_pairs, quality_terms, quality_utility, sequence_logprob, utility)
 from rlhf.config import PreferencesConfig
+from rlhf.world.cache import build_lock
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +43,17 @@ def model_fingerprint(path: str | os.PathLike) -> dict:
     return {"path": str(real), "weights": [(w.name, w.stat().st_size, int(w.stat().st_mtime)) for w in weights]}
 
 
-def preferences_key(base_path: str, cfg: PreferencesConfig, alpha: float) -> str:
-    return f"alpha{alpha:g}_" + config_hash({"base": model_fingerprint(base_path), "alpha": alpha,
-                                             "preferences": dataclasses.asdict(cfg)})
+def preferences_key(base_path: str, cfg: PreferencesConfig) -> str:
+    return f"alpha{cfg.alpha:g}_" + config_hash({"base": model_fingerprint(base_path),
+                                                 "preferences": dataclasses.asdict(cfg)})
 
 
 def _rows_for_prompt(gens: List[Generation], prompt_ids: List[int], key: str, text: str, cfg: PreferencesConfig,
-                     alpha: float, rng: np.random.Generator) -> List[dict]:
+                     rng: np.random.Generator) -> List[dict]:
     is_persona = key == "persona"
     u_q = [quality_utility(quality_terms(g.text, is_persona, g.stopped_at_eos), cfg.annotator) for g in gens]
     logp = [sequence_logprob(g.token_probs) for g in gens]
-    u = np.array([utility(q, lp, alpha) for q, lp in zip(u_q, logp)])
+    u = np.array([utility(q, lp, cfg.alpha) for q, lp in zip(u_q, logp)])
     a, b = np.arange(0, len(gens) - 1, 2), np.arange(1, len(gens), 2)
     a_wins, p_a = label_pairs(u[a], u[b], cfg.annotator.bt_scale, rng)
     rows = []
@@ -67,7 +68,7 @@ def _rows_for_prompt(gens: List[Generation], prompt_ids: List[int], key: str, te
     return rows
 
 
-def build_preferences(model, tokenizer, cfg: PreferencesConfig, alpha: float, work_dir: Path):
+def build_preferences(model, tokenizer, cfg: PreferencesConfig, work_dir: Path):
     """Sample, label and split the pairs; returns the Dataset (not yet saved). Sampling resumes from
     ``work_dir/samples_<key>.jsonl`` after a kill."""
     from datasets import Dataset
@@ -76,40 +77,38 @@ def build_preferences(model, tokenizer, cfg: PreferencesConfig, alpha: float, wo
     rows = []
     for index, prompt in enumerate(cfg.prompts):
         prompt_ids = encode_prompt(tokenizer, prompt.text, chat=prompt.chat)
-        scfg = SamplingConfig(temperature=1.0, n_predict=cfg.n_predict, n_samples=2 * cfg.n_pairs_per_prompt,
-                              batch_size=cfg.batch_size, seed=cfg.seed * 1000 + index)
+        scfg = dataclasses.replace(cfg.sampling, n_samples=2 * cfg.n_pairs_per_prompt,
+                                   seed=cfg.sampling.seed * 1000 + index)
         gens = sample(model, tokenizer, prompt_ids, scfg, prompt=prompt.text,
                       progress_file=work_dir / f"samples_{prompt.key}.jsonl", desc=f"preference samples: {prompt.key}")
-        rows += _rows_for_prompt(gens, prompt_ids, prompt.key, prompt.text, cfg, alpha, rng)
+        rows += _rows_for_prompt(gens, prompt_ids, prompt.key, prompt.text, cfg, rng)
     heldout = set(rng.permutation(len(rows))[: max(1, round(cfg.heldout_share * len(rows)))].tolist())
     for i, row in enumerate(rows):
         row["split"] = "heldout" if i in heldout else "train"
     return Dataset.from_list(rows)
 
 
-def load_or_build_preferences(model_loader, base_path: str, cfg: PreferencesConfig, alpha: float,
-                              cache_dir: str | os.PathLike):
-    """The cached preference set for (base, cfg, alpha), built on first use; returns (Dataset, its directory).
+def load_or_build_preferences(model_loader, base_path: str, cfg: PreferencesConfig, cache_dir: str | os.PathLike):
+    """The cached preference set for (base, cfg), built on first use; returns (Dataset, its directory).
 
-    ``model_loader()`` returns (model, tokenizer) and is called only when the set must be built.
+    ``model_loader()`` returns (model, tokenizer) and is called only when the set must be built. A job that
+    finds another one building the same set waits for it (``build_lock``), then reuses it.
     """
     from datasets import load_from_disk
 
-    final = Path(cache_dir) / "preferences" / preferences_key(base_path, cfg, alpha)
-    if (final / "dataset_info.json").exists():
-        log.info("preferences: reusing %s", final)
-        return load_from_disk(str(final)), final
-    work = final.with_name(final.name + ".work")  # samples survive a kill here
-    work.mkdir(parents=True, exist_ok=True)
-    model, tokenizer = model_loader()
-    dataset = build_preferences(model, tokenizer, cfg, alpha, work)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".building-"))
-    dataset.save_to_disk(str(tmp))
-    try:
+    final = Path(cache_dir) / "preferences" / preferences_key(base_path, cfg)
+    with build_lock(final):
+        if (final / "dataset_info.json").exists():
+            log.info("preferences: reusing %s", final)
+            return load_from_disk(str(final)), final
+        work = final.with_name(final.name + ".work")  # samples survive a kill here
+        work.mkdir(parents=True, exist_ok=True)
+        model, tokenizer = model_loader()
+        dataset = build_preferences(model, tokenizer, cfg, work)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".building-"))
+        dataset.save_to_disk(str(tmp))
         os.replace(tmp, final)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)  # built concurrently by another job
-    shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     log.info("preferences: %d pairs saved to %s", len(dataset), final)
     return load_from_disk(str(final)), final
 
@@ -162,7 +161,7 @@ def utility_figure(dataset, path: Path) -> None:
 
 
 def run_stage(cfg, out: Path | None = None) -> dict:
-    """`python -m rlhf stage=preferences rlhf.alpha=<alpha>`: build (or reuse) the labelled pairs; a copy of
+    """`python -m rlhf stage=preferences preferences.alpha=<alpha>`: build (or reuse) the labelled pairs; a copy of
     the Dataset is saved in the run directory (`preferences/`) beside results.json and the figure."""
     from measure.loading import load_model
     from measure.results import run_dir, write_results
@@ -171,12 +170,12 @@ def run_stage(cfg, out: Path | None = None) -> dict:
 
     out = Path(out) if out is not None else run_dir()
     require_base_model(cfg)
-    set_threads(cfg.rlhf.threads)
-    alpha = cfg.rlhf.alpha
+    set_threads(cfg.ppo.threads)
+    alpha = cfg.preferences.alpha
     with wandb_run(cfg.wandb, str(out), name=f"preferences-alpha{alpha:g}", job_type="rlhf/preferences",
                    config={"alpha": alpha, **stage_config(cfg, "preferences")}) as wb:
-        dataset, cached = load_or_build_preferences(lambda: load_model(cfg.rlhf.base), cfg.rlhf.base.path,
-                                                    cfg.preferences, alpha, cfg.cache_dir)
+        dataset, cached = load_or_build_preferences(lambda: load_model(cfg.ppo.base), cfg.ppo.base.path,
+                                                    cfg.preferences, cfg.cache_dir)
         summary = preference_summary(dataset)
         wb.summary.update({f"preferences/{k}": v for k, v in summary.items() if isinstance(v, (int, float))})
     dataset.save_to_disk(str(out / "preferences"))

@@ -3,10 +3,13 @@ and trained with TRL's ``RewardTrainer`` on the annotator's pairs (Bradley-Terry
 
 Held-out pairwise accuracy is measured three ways: against the noisy labels, against the noise-free
 utility ordering the labels were drawn from, and against the Bradley-Terry ceiling E[max(p, 1 - p)] that
-no model can beat on noisy labels. The model is cached under ``<cache_dir>/reward/<preferences key>_<hash>``.
+no model can beat on noisy labels. The model is cached under ``<cache_dir>/reward/<preferences key>_<hash>``
+(trained under a file lock, so concurrent jobs train it once); its new score head is drawn from ``reward.seed``,
+so two cold builds give the same model.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -22,6 +25,7 @@ import torch
 from measure.tiny import config_hash
 from rlhf.stages.annotator import bt_accuracy_ceiling
 from rlhf.config import RewardConfig
+from rlhf.world.cache import build_lock
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +34,14 @@ def reward_key(preferences_dir: Path, cfg: RewardConfig) -> str:
     return f"{preferences_dir.name}_{config_hash({'reward': dataclasses.asdict(cfg)})}"
 
 
-def init_reward_model(base_path: str, tokenizer):
-    """A one-output sequence-classification head on the base model's weights (the head is new)."""
+def init_reward_model(base_path: str, tokenizer, seed: int):
+    """A one-output sequence-classification head on the base model's weights; the new head is drawn from
+    ``seed`` (the global RNG is left as it was)."""
     from transformers import AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(base_path, num_labels=1, use_safetensors=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AutoModelForSequenceClassification.from_pretrained(base_path, num_labels=1, use_safetensors=True)
     model.config.pad_token_id = tokenizer.pad_token_id  # the score is read at the last non-pad token
     return model
 
@@ -97,35 +104,35 @@ def load_or_train_reward_model(base_path: str, tokenizer, preferences, preferenc
     """The cached reward model for these preferences, trained on first use; returns (directory, metrics).
 
     Under `accelerate launch` every process must call this: they train together (DDP through the Trainer)
-    and the main process saves; a process that skipped it would leave the others waiting forever.
+    and the main process saves; a process that skipped it would leave the others waiting forever. Another job
+    training the same model is waited for (``build_lock``, taken by the main process; the others wait for it
+    at the first barrier), then its model is reused.
     """
     from accelerate import PartialState
 
     state = PartialState(cpu=not torch.cuda.is_available())
     final = Path(cache_dir) / "reward" / reward_key(preferences_dir, cfg)
-    state.wait_for_everyone()  # every process sees the same cache state, so all train or none
-    if (final / "metrics.json").exists():
-        log.info("reward model: reusing %s", final)
-        return final, json.loads((final / "metrics.json").read_text())
-    final.parent.mkdir(parents=True, exist_ok=True)
-    work = final.with_name(final.name + f".work{os.getpid()}")
-    model = init_reward_model(base_path, tokenizer)
-    train = preferences.filter(lambda s: s == "train", input_columns="split", keep_in_memory=True)
-    heldout = preferences.filter(lambda s: s == "heldout", input_columns="split", keep_in_memory=True)
-    trainer, metrics = train_reward_model(model, tokenizer, train, heldout, cfg, work)
-    if state.is_main_process:
-        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".building-"))
-        trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(tmp), safe_serialization=True)
-        tokenizer.save_pretrained(str(tmp))
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        try:
+    with build_lock(final) if state.is_main_process else contextlib.nullcontext():
+        state.wait_for_everyone()  # every process sees the same cache state, so all train or none
+        if (final / "metrics.json").exists():
+            log.info("reward model: reusing %s", final)
+            return final, json.loads((final / "metrics.json").read_text())
+        work = final.with_name(final.name + f".work{os.getpid()}")
+        model = init_reward_model(base_path, tokenizer, cfg.seed)
+        train = preferences.filter(lambda s: s == "train", input_columns="split", keep_in_memory=True)
+        heldout = preferences.filter(lambda s: s == "heldout", input_columns="split", keep_in_memory=True)
+        trainer, metrics = train_reward_model(model, tokenizer, train, heldout, cfg, work)
+        if state.is_main_process:
+            tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".building-"))
+            trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(tmp), safe_serialization=True)
+            tokenizer.save_pretrained(str(tmp))
+            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
             os.replace(tmp, final)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)  # trained concurrently by another job
-        log.info("reward model: held-out accuracy %.3f (vs utility %.3f, ceiling %.3f) -> %s", metrics["accuracy"],
-                 metrics.get("accuracy_vs_utility", float("nan")), metrics.get("bt_ceiling", float("nan")), final)
-    shutil.rmtree(work, ignore_errors=True)
-    state.wait_for_everyone()
+            log.info("reward model: held-out accuracy %.3f (vs utility %.3f, ceiling %.3f) -> %s",
+                     metrics["accuracy"], metrics.get("accuracy_vs_utility", float("nan")),
+                     metrics.get("bt_ceiling", float("nan")), final)
+        shutil.rmtree(work, ignore_errors=True)
+        state.wait_for_everyone()
     return final, json.loads((final / "metrics.json").read_text())
 
 
@@ -163,8 +170,8 @@ def score_figure(model, heldout, pad_token_id: int, path: Path) -> None:
 
 
 def run_stage(cfg, out: Path | None = None) -> dict:
-    """`python -m rlhf stage=reward rlhf.alpha=<alpha>`: train (or reuse) the reward model for the preference
-    set of ``rlhf.alpha``; held-out pairwise accuracy goes to results.json and wandb."""
+    """`python -m rlhf stage=reward preferences.alpha=<alpha>`: train (or reuse) the reward model for the
+    preference set of ``preferences.alpha``; held-out pairwise accuracy goes to results.json and wandb."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from measure.loading import load_model
@@ -175,11 +182,11 @@ def run_stage(cfg, out: Path | None = None) -> dict:
 
     out = Path(out) if out is not None else run_dir()
     require_base_model(cfg)
-    set_threads(cfg.rlhf.threads)
-    alpha, base = cfg.rlhf.alpha, cfg.rlhf.base
+    set_threads(cfg.ppo.threads)
+    alpha, base = cfg.preferences.alpha, cfg.ppo.base
     with wandb_run(cfg.wandb, str(out), name=f"reward-alpha{alpha:g}", job_type="rlhf/reward",
                    config={"alpha": alpha, **stage_config(cfg, "preferences", "reward")}) as wb:
-        prefs, prefs_dir = load_or_build_preferences(lambda: load_model(base), base.path, cfg.preferences, alpha,
+        prefs, prefs_dir = load_or_build_preferences(lambda: load_model(base), base.path, cfg.preferences,
                                                      cfg.cache_dir)
         tokenizer = AutoTokenizer.from_pretrained(base.path)
         rm_dir, metrics = load_or_train_reward_model(base.path, tokenizer, prefs, prefs_dir, cfg.reward,

@@ -266,11 +266,14 @@ def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
     doc.heading(sections[10])
     if manifest.get("wall_seconds") is not None:
         doc.para(f"Wall time {manifest['wall_seconds'] / 60:.1f} min with up to {manifest.get('jobs', 1)} step(s) at "
-                 "once (steps in workers overlap, so their seconds add up to more than the wall time).")
-    doc.table(["step", "seconds", "reused"], [[html.escape(m["step"]), f"{m['seconds']:.0f}", "yes" if m["reused"] else ""]
-                                              for m in manifest.get("steps", [])])
+                 "once (steps side by side overlap, so their seconds add up to more than the wall time). Each step "
+                 "is the command shown; run it by hand to redo that step alone.")
+    doc.table(["step", "seconds", "reused", "command"],
+              [[html.escape(m["name"]), f"{m['seconds']:.0f}", "yes" if m["reused"] else "",
+                f"<code>{html.escape(m.get('command', ''))}</code>"] for m in manifest.get("steps", [])])
 
-    title = "RLHF mode collapse: the tiny-world study" + (" (fast)" if manifest.get("fast") else "")
+    preset = manifest.get("demo", "default")
+    title = "RLHF mode collapse: the tiny-world study" + ("" if preset == "default" else f" (demo={preset})")
     page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>" + "\n".join(doc.html) + "</body></html>")
     html_path, md_path = out / "report.html", out / "report.md"

@@ -1,189 +1,209 @@
-"""Runs the pipeline's steps in order, side by side where their inputs allow (`demo.jobs`).
+"""Runs the study's steps as subprocesses, a few at a time, and records them (`manifest.json`).
 
-A step starts once every step in its `after` is done. Exclusive steps (they use every core themselves) run
-alone in this process; with `jobs` > 1 the others run in that many spawned worker processes of
-`cores // jobs` torch threads each, each step's output going to `<step>/step.log`. Where a step runs depends
-only on the config, never on timing, so the same config gives the same numbers. A failing step, or Ctrl-C,
-stops the steps still running and the pipeline, with one line naming the step and its log.
+A step starts once every step in its `after` is done; exclusive steps (they use every core) run alone, the
+others up to `demo.jobs` at once with `cores // jobs` torch threads each. Each step's output goes to
+`<step>/step.log`; the log shows its exact command. Where a step runs depends only on the config, never on
+timing, so the same config gives the same numbers.
+
+Reuse: `<step>/step.json` records the step's command, the hash of its resolved config and the content
+fingerprint of everything in its `reads`. A step whose record matches (and whose results.json and output
+artifacts exist) is reused; otherwise its folder is cleared and it runs again.
+
+Children die with the runner (PR_SET_PDEATHSIG), so a `kill -9` of the demo leaves no orphans; a failing
+step, or Ctrl-C, stops the steps still running.
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextlib
+import json
 import logging
-import multiprocessing
 import os
 import re
-import sys
+import shutil
+import subprocess
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
-log = logging.getLogger("rlhf.study.steps")
+from hydra.errors import HydraException
+
+from measure.config import ConfigError
+from measure.errors import CONFIG_ERRORS, config_error_line
+from measure.fingerprint import path_fingerprint
+from measure.results import read_results
+from measure.tiny import config_hash
+from rlhf.proc import die_with_parent
+from rlhf.study.steps import Step, compose_app, fill, placeholder
+
+log = logging.getLogger("rlhf.study")
+POLL_S = 0.5  # how often running steps are checked
+STOP_GRACE_S = 10  # seconds a terminated step gets before it is killed
 
 
-class Scheduler:
-    def __init__(self, pipeline, log_file: Optional[Path]):
-        self.pipeline, self.log_file = pipeline, log_file
-        self.jobs, self.progress_every = pipeline.demo.jobs, pipeline.demo.progress_every
-        self.specs = pipeline.specs()
-        self.index = {spec.name: i for i, spec in enumerate(self.specs, 1)}
-        self.records: Dict[str, dict] = {}
-        self.pending = list(self.specs)
-        self.running: Dict[cf.Future, Tuple[object, float]] = {}  # future -> (spec, start time)
-        self.pool: Optional[cf.ProcessPoolExecutor] = None
+class StepFailed(RuntimeError):
+    """A step exited non-zero; the message is one line naming the step, the error and its log."""
 
-    def run(self) -> List[dict]:
-        """Every step, done or reused; returns their records in the specs' order."""
+
+def validate(steps: List[Step]) -> None:
+    """Compose every step's config (references as placeholders) so that a bad key or value in any step stops
+    the study in one line naming the step and the field, before the first step runs."""
+    for step in steps:
         try:
-            while self.pending or self.running:
-                if self.launch_next():
-                    continue
-                if not self.running:  # nothing ready and nothing running: a step waits for one not in the list
-                    raise RuntimeError(f"steps {[s.name for s in self.pending]} wait for steps that never run")
-                self.collect()
-        except BaseException:  # a failed step, Ctrl-C: stop the steps still running (their checkpoints stay)
-            if self.pool is not None:
-                for process in list(getattr(self.pool, "_processes", {}).values()):  # no public terminate < 3.14
-                    process.terminate()
-            raise
-        finally:
-            if self.pool is not None:
-                self.pool.shutdown(wait=True, cancel_futures=True)
-        return [self.records[spec.name] for spec in self.specs]
-
-    def launch_next(self) -> bool:
-        """Start (or reuse) the first step in order whose inputs are ready, if it may start now."""
-        for spec in self.pending:
-            if not all(dep in self.records for dep in spec.after):
-                continue
-            if spec.exclusive and self.running:
-                return False  # wait for the running steps to finish, then run it alone
-            if not spec.exclusive and self.jobs > 1 and len(self.running) >= self.jobs:
-                return False
-            self.pending.remove(spec)
-            self.start(spec)
-            return True
-        return False
-
-    def start(self, spec) -> None:
-        try:
-            step = spec.build()  # may read earlier results (an adapter path): a missing one names this step
-            if self.pipeline.reusable(step):
-                self.finish(spec, 0.0, reused=True)
-                return
-            if spec.exclusive or self.jobs == 1:
-                log.info("[%d/%d] %s: running", self.index[spec.name], len(self.specs), spec.name)
-                self.finish(spec, self.pipeline.execute(step), reused=False)
-                return
-        except Exception as err:
-            log.exception("step %s failed", spec.name)
-            self.stop(spec.name, _one_line(err), self.log_file)
-        self.pool = self.pool or self.worker_pool()
-        log.info("[%d/%d] %s: running in a worker (log: %s)", self.index[spec.name], len(self.specs), spec.name,
-                 self.pipeline.out / spec.name / "step.log")
-        future = self.pool.submit(_worker_run, self.pipeline.cfg, str(self.pipeline.out), spec.name)
-        self.running[future] = (spec, time.time())
-
-    def collect(self) -> None:
-        """Wait for a worker step to end (printing progress meanwhile) and record it; a failure stops all."""
-        done, _ = cf.wait(self.running, timeout=self.progress_every, return_when=cf.FIRST_COMPLETED)
-        if not done:
-            self.report_progress()
-        for future in done:
-            spec, _ = self.running.pop(future)
-            try:
-                outcome = future.result()
-            except Exception as err:  # the worker process died (killed, out of memory)
-                outcome = {"error": f"worker process died: {_one_line(err)}"}
-            if "error" in outcome:
-                self.stop(spec.name, outcome["error"], self.pipeline.out / spec.name / "step.log")
-            self.finish(spec, outcome["seconds"], reused=False)
-
-    def finish(self, spec, seconds: float, reused: bool) -> None:
-        folder = self.pipeline.out / spec.name
-        if reused:
-            log.info("[%d/%d] %s: reusing %s", self.index[spec.name], len(self.specs), spec.name, folder)
-        else:
-            log.info("[%d/%d] %s: done in %.0f s", self.index[spec.name], len(self.specs), spec.name, seconds)
-        self.records[spec.name] = {"step": spec.name, "dir": str(folder), "seconds": seconds, "reused": reused}
-
-    @staticmethod
-    def stop(name: str, err: str, where: Optional[Path]) -> None:
-        log.error("pipeline stopped: step %s failed (%s); log: %s", name, err, where)
-        sys.exit(1)
-
-    def worker_pool(self) -> cf.ProcessPoolExecutor:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        threads = max(1, cores // self.jobs)
-        os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="false")
-        log.info("running up to %d steps at once, %d torch thread(s) each", self.jobs, threads)
-        return cf.ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_worker_init, initargs=(threads,))
-
-    def report_progress(self) -> None:
-        """One line per step running in a worker: its elapsed time and the last progress line of its log."""
-        for spec, started in self.running.values():
-            last = _last_line(self.pipeline.out / spec.name / "step.log")
-            last = re.sub(r"^(\[[^]]*\]){3} - ", "", last)  # the log record's prefix
-            log.info("  ... %s (%.0f s): %s", spec.name, time.time() - started, last[:150])
+            compose_app(step.app, list(placeholder(step).overrides))
+        except (*CONFIG_ERRORS, HydraException) as err:
+            raise ConfigError(f"step {step.name}: {_error_line(err)}") from None
 
 
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+def _error_line(err: BaseException) -> str:
+    """One line: the project's own message, or Hydra's first line plus its cause's ("Key 'x' is not in struct")."""
+    line = config_error_line(err)
+    cause = err.__cause__ or err.__context__
+    if isinstance(err, HydraException) and cause is not None and str(cause).strip():
+        line = f"{line} {str(cause).strip().splitlines()[0]}"
+    return line
 
 
-def _last_line(path: Path) -> str:
-    """The last non-empty line of a log, progress bars included (tqdm rewrites its line with carriage returns)."""
+def reuse_key(step: Step) -> dict:
+    """What the step's result depends on: its command, its resolved config and the content of what it reads."""
+    return {"overrides": list(step.overrides), "config": config_hash(compose_app(step.app, list(step.overrides), typed=False)),
+            "inputs": {path: path_fingerprint(path) if os.path.exists(path) else None for path in step.reads}}
+
+
+def _last_line(path: Path, pattern: Optional[str] = None) -> str:
+    """The last non-empty line of a log (matching `pattern`, if given), progress bars included."""
     try:
         with open(path, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 16384))
             tail = f.read().decode("utf-8", "replace")
     except OSError:
         return ""
-    lines = [line.strip() for line in re.split(r"[\r\n]", tail) if line.strip()]
+    lines = [re.sub(r"^(\[[^]]*\]){3} - ", "", line.strip()) for line in re.split(r"[\r\n]", tail) if line.strip()]
+    if pattern:
+        lines = [line for line in lines if re.search(pattern, line)] or lines
     return lines[-1] if lines else ""
 
 
-def _worker_init(threads: int) -> None:
-    """A fresh worker: its torch threads, logging to stderr (redirected to each step's log), Hydra's config dir."""
-    import torch
-    from hydra import initialize_config_dir
+class Runner:
+    def __init__(self, steps: List[Step], out: Path, jobs: int, progress_every: float):
+        self.steps, self.out, self.jobs, self.progress_every = steps, out, jobs, progress_every
+        self.index = {step.name: i for i, step in enumerate(steps, 1)}
+        self.results: Dict[str, dict] = {}  # name -> results.json of done steps (for {step:key} references)
+        self.records: Dict[str, dict] = {}
+        self.running: Dict[str, tuple] = {}  # name -> (step, Popen, start time, log file)
 
-    torch.set_num_threads(threads)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
-                        format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
-    initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[2] / "conf"), version_base="1.3",
-                          job_name="rlhf")
-
-
-@contextlib.contextmanager
-def _output_to(path: Path):
-    """Send this process's stdout and stderr (Python and C level: progress bars, warnings) to `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sys.stdout.flush(), sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with open(path, "ab") as f:
-        os.dup2(f.fileno(), 1), os.dup2(f.fileno(), 2)
-    try:
-        yield
-    finally:
-        sys.stdout.flush(), sys.stderr.flush()
-        os.dup2(saved[0], 1), os.dup2(saved[1], 2)
-        os.close(saved[0]), os.close(saved[1])
-
-
-def _worker_run(cfg, out_dir: str, name: str) -> dict:
-    """In a worker process: build the named step afresh and run it, its output going to `<step>/step.log`.
-    Errors come back as one line (an exception of a library may not survive pickling)."""
-    from rlhf.study.steps import Pipeline
-
-    pipeline = Pipeline(cfg, Path(out_dir))
-    with _output_to(pipeline.out / name / "step.log"):
+    # ---- the loop --------------------------------------------------------------------------------
+    def run(self) -> List[dict]:
+        pending = list(self.steps)
+        last_progress = time.time()
         try:
-            spec = next(spec for spec in pipeline.specs() if spec.name == name)
-            return {"seconds": pipeline.execute(spec.build())}
-        except BaseException as err:  # noqa: B036 -- SystemExit from a config check included
-            log.exception("step %s failed", name)
-            return {"error": _one_line(err)}
+            while pending or self.running:
+                ready = self.next_ready(pending)
+                if ready is not None:
+                    pending.remove(ready)
+                    self.start(ready)
+                    continue
+                if not self.running:
+                    raise RuntimeError(f"steps {[s.name for s in pending]} wait for steps that never run")
+                time.sleep(POLL_S)
+                self.collect()
+                if time.time() - last_progress >= self.progress_every:
+                    self.report_progress()
+                    last_progress = time.time()
+        except BaseException:
+            self.stop_all()
+            raise
+        return [self.records[step.name] for step in self.steps]
+
+    def next_ready(self, pending: List[Step]) -> Optional[Step]:
+        """The first pending step in order whose inputs are done, if it may start now."""
+        for step in pending:
+            if not all(dep in self.results for dep in step.after):
+                continue
+            if step.exclusive and self.running:
+                return None  # wait for the running steps, then run it alone
+            if self.running and (len(self.running) >= self.jobs or any(s.exclusive for s, *_ in self.running.values())):
+                return None
+            return step
+        return None
+
+    # ---- one step --------------------------------------------------------------------------------
+    def start(self, step: Step) -> None:
+        step = fill(step, self.results)
+        folder = self.out / step.name
+        key = reuse_key(step)
+        if self.reusable(step, folder, key):
+            self.finish(step, folder, 0.0, reused=True)
+            return
+        if folder.exists():
+            shutil.rmtree(folder)  # a stale result must not survive next to the new one
+        folder.mkdir(parents=True)
+        (folder / "step.key.json").write_text(json.dumps(key, indent=2))
+        env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
+        if not step.exclusive and self.jobs > 1:
+            threads = str(max(1, _cores() // self.jobs))
+            env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+        log.info("[%d/%d] %s: %s", self.index[step.name], len(self.steps), step.name, step.printable(folder))
+        log_file = open(folder / "step.log", "wb")
+        proc = subprocess.Popen(step.command(folder), stdout=log_file, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, preexec_fn=die_with_parent)
+        self.running[step.name] = (step, proc, time.time(), log_file)
+
+    def collect(self) -> None:
+        for name, (step, proc, started, log_file) in list(self.running.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            del self.running[name]
+            log_file.close()
+            folder = self.out / name
+            if code != 0 or not (folder / "results.json").exists():
+                error = _last_line(folder / "step.log", r"ERROR|Error|error") or f"exit {code}"
+                raise StepFailed(f"pipeline stopped: step {name} failed (exit {code}: {error[:300]}); "
+                                 f"log: {folder / 'step.log'}")
+            key = json.loads((folder / "step.key.json").read_text())
+            seconds = time.time() - started
+            (folder / "step.json").write_text(json.dumps(
+                {"name": name, "command": step.printable(folder), "key": key, "seconds": seconds}, indent=2))
+            (folder / "step.key.json").unlink()
+            self.finish(step, folder, seconds, reused=False)
+
+    def reusable(self, step: Step, folder: Path, key: dict) -> bool:
+        marker = folder / "step.json"
+        if not (marker.exists() and (folder / "results.json").exists()):
+            return False
+        if json.loads(marker.read_text()).get("key") != key:
+            return False
+        results = read_results(folder)
+        return all(os.path.exists(str(results.get(k, ""))) for k in step.outputs)
+
+    def finish(self, step: Step, folder: Path, seconds: float, reused: bool) -> None:
+        i = self.index[step.name]
+        if reused:
+            log.info("[%d/%d] %s: reusing %s (same config and inputs)", i, len(self.steps), step.name, folder)
+        else:
+            log.info("[%d/%d] %s: done in %.0f s", i, len(self.steps), step.name, seconds)
+        self.results[step.name] = read_results(folder)
+        self.records[step.name] = {"name": step.name, "command": step.printable(folder), "dir": str(folder),
+                                   "seconds": seconds, "reused": reused}
+
+    # ---- progress and stopping --------------------------------------------------------------------
+    def report_progress(self) -> None:
+        for name, (_, _, started, _) in self.running.items():
+            log.info("  ... %s (%.0f s): %s", name, time.time() - started, _last_line(self.out / name / "step.log")[:150])
+
+    def stop_all(self) -> None:
+        """Terminate the running steps (their checkpoints stay, so a rerun resumes)."""
+        for _, proc, _, _ in self.running.values():
+            proc.terminate()
+        deadline = time.time() + STOP_GRACE_S
+        for _, proc, _, log_file in self.running.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log_file.close()
+        self.running.clear()
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

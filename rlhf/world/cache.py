@@ -5,16 +5,25 @@ A build directory holds ``world/`` (corpus, held-out set, ground_truth.json), ``
 ``<cache_dir>/tinyworld/current`` is a symlink to the latest build, so configs can name a fixed path
 (``conf/model/tinyworld.yaml``). Settings that do not change the model (logging, threads, the quality
 sample) are left out of the key; the quality block is cached under its own hash.
+
+``build_lock`` is the one lock of every cache build in the rlhf app (tiny world, preference sets, reward
+models): a second build of the same thing waits for the first, then reuses what it built.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from dataclasses import asdict
 from pathlib import Path
+from typing import Iterator
+
+from filelock import FileLock, Timeout
 
 from measure.tiny import config_hash
 from rlhf.config import PretrainConfig, QualityConfig, WorldConfig
 
+log = logging.getLogger(__name__)
 TINYWORLD = "tinyworld"
 CURRENT = "current"
 # PretrainConfig fields that do not change the built model.
@@ -58,3 +67,24 @@ def point_current(cache_dir: str | os.PathLike, directory: Path) -> Path:
     os.symlink(directory.name, tmp)
     os.replace(tmp, link)
     return link
+
+
+@contextlib.contextmanager
+def build_lock(directory: Path) -> Iterator[None]:
+    """Hold ``<directory>.lock`` (an OS file lock, released if the process dies) while ``directory`` is built.
+
+    The caller checks for a finished build after taking the lock, so the second of two concurrent builds
+    finds the first one's result. The lock file stays behind: removing it could race a process waiting on it.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(f"{directory}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info("waiting for another process building %s", directory)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()

@@ -2,7 +2,8 @@
 
 Each step is skipped when its output is already in the build directory (``rlhf.world.cache``), so a second call
 with the same config only re-reads the cached results, and a killed build resumes from its last checkpoint
-(data order and learning rate are functions of the step, so the resumed run sees the same batches).
+(data order and learning rate are functions of the step, so the resumed run sees the same batches). A build
+holds ``<build dir>.lock``: a second build of the same config started meanwhile waits, then reuses it.
 The model is saved with ``save_pretrained`` (safetensors) and loads with ``AutoModelForCausalLM``.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from measure.tiny import tiny_llama_config, train_bpe_tokenizer
 from measure.tracking import wandb_run
 from rlhf.world import cache
 from rlhf.config import PretrainConfig, RlhfConfig
+from rlhf.proc import die_with_parent
 from rlhf.world.pretrain_data import BatchSchedule, collate, encode_documents, forward_loss, heldout_loss_nats
 from rlhf.world.corpus import document_plain_text, read_documents, write_world
 
@@ -60,10 +62,10 @@ def train_tokenizer(docs: List[dict], vocab_size: int, lexicon: Sequence[str] = 
 
 
 def lr_at(step: int, cfg: PretrainConfig) -> float:
-    """Linear warm-up, then cosine decay to ``lr * min_lr_ratio`` at ``max_steps``."""
+    """Linear warm-up, then cosine decay to ``lr * min_lr_ratio`` at ``steps``."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     floor = cfg.lr * cfg.min_lr_ratio
     return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
@@ -87,7 +89,7 @@ def _save_checkpoint(path: Path, model, opt, step: int, history: list, train_s: 
 def _log_point(point: dict, cfg: PretrainConfig, run, bar) -> None:
     bar.set_postfix(loss=f"{point['loss']:.3f}", tok_s=f"{point['tokens_per_s']:.0f}")
     held = point.get("heldout_loss_nats")
-    log.info("step %d/%d loss %.4f lr %.2e %.0f tok/s%s", point["step"], cfg.max_steps, point["loss"], point["lr"],
+    log.info("step %d/%d loss %.4f lr %.2e %.0f tok/s%s", point["step"], cfg.steps, point["loss"], point["lr"],
              point["tokens_per_s"], "" if held is None else f" held-out {held:.4f}")
     if run is not None:
         run.log({f"pretrain/{k}": v for k, v in point.items() if k != "step"}, step=point["step"])
@@ -144,14 +146,14 @@ def _train_loop(directory: Path, cfg: PretrainConfig, tokenizer, train_docs: Lis
     pad_id, lead = tokenizer.pad_token_id, rank == 0
     if lead:
         log.info("pretraining a %.2fM-parameter Llama for %d steps (%d rows of %d tokens/step, %d documents, "
-                 "%.2f epochs, %d process%s)", sum(p.numel() for p in model.parameters()) / 1e6, cfg.max_steps,
-                 cfg.batch_size, cfg.block_size, len(train_docs), cfg.max_steps / schedule.per_epoch, world,
+                 "%.2f epochs, %d process%s)", sum(p.numel() for p in model.parameters()) / 1e6, cfg.steps,
+                 cfg.batch_size, cfg.block_size, len(train_docs), cfg.steps / schedule.per_epoch, world,
                  "es" if world > 1 else "")
     model.train()
-    bar = tqdm(total=cfg.max_steps, initial=start, desc="pretrain", unit="step", disable=not lead)
+    bar = tqdm(total=cfg.steps, initial=start, desc="pretrain", unit="step", disable=not lead)
     window_t, window_steps, window_tokens, loss_sum = time.time(), 0, 0, 0.0
     tokens = sum(len(train_docs[i]) for s in range(start) for row in schedule.batch(s) for i in row)
-    for step in range(start, cfg.max_steps):
+    for step in range(start, cfg.steps):
         t0 = time.time()
         for group_ in opt.param_groups:
             group_["lr"] = lr_at(step, cfg)
@@ -166,16 +168,16 @@ def _train_loop(directory: Path, cfg: PretrainConfig, tokenizer, train_docs: Lis
         tokens, window_tokens = tokens + n_tokens, window_tokens + n_tokens
         loss_sum, window_steps, done = loss_sum + loss, window_steps + 1, step + 1
         bar.update(1)
-        if lead and (done % cfg.log_every == 0 or done == cfg.max_steps):
+        if lead and (done % cfg.log_every == 0 or done == cfg.steps):
             point = {"step": done, "loss": loss_sum / window_steps, "lr": lr_at(step, cfg),
                      "tokens_per_s": window_tokens / (time.time() - window_t), "tokens": tokens}
-            if done % cfg.eval_every == 0 and done < cfg.max_steps:
+            if done % cfg.eval_every == 0 and done < cfg.steps:
                 point["heldout_loss_nats"] = heldout_loss_nats(model, heldout_docs[:cfg.eval_docs], pad_id,
                                                                cfg.block_size, cfg.batch_size)
             history.append(point)
             _log_point(point, cfg, run, bar)
             window_t, window_steps, window_tokens, loss_sum = time.time(), 0, 0, 0.0
-        if lead and done % cfg.checkpoint_every == 0 and done < cfg.max_steps:
+        if lead and done % cfg.checkpoint_every == 0 and done < cfg.steps:
             _save_checkpoint(ckpt, model, opt, done, history, train_s)
     bar.close()
     if not lead:
@@ -183,10 +185,10 @@ def _train_loop(directory: Path, cfg: PretrainConfig, tokenizer, train_docs: Lis
     final_heldout = heldout_loss_nats(model, heldout_docs, pad_id, cfg.block_size, cfg.batch_size)
     log.info("held-out loss %.4f nats/token over %d documents", final_heldout, len(heldout_docs))
     if run is not None:
-        run.log({"pretrain/heldout_loss_nats": final_heldout}, step=cfg.max_steps)
+        run.log({"pretrain/heldout_loss_nats": final_heldout}, step=cfg.steps)
     _save_model(model, tokenizer, directory / "model")
-    return {"n_params": sum(p.numel() for p in model.parameters()), "steps": cfg.max_steps, "tokens": tokens,
-            "epochs": cfg.max_steps / schedule.per_epoch, "processes": world, "train_s": train_s,
+    return {"n_params": sum(p.numel() for p in model.parameters()), "steps": cfg.steps, "tokens": tokens,
+            "epochs": cfg.steps / schedule.per_epoch, "processes": world, "train_s": train_s,
             "tokens_per_s": tokens / train_s if train_s else None, "heldout_loss_nats": final_heldout,
             "heldout_tokens": sum(len(d) for d in heldout_docs),
             "final_train_loss": history[-1]["loss"] if history else None, "history": history}
@@ -194,7 +196,8 @@ def _train_loop(directory: Path, cfg: PretrainConfig, tokenizer, train_docs: Lis
 
 def _worker(rank: int, world: int, init_file: str, directory: Path, cfg: PretrainConfig, tokenizer_dir: str,
             train_docs, heldout_docs) -> None:
-    """A data-parallel training process other than rank 0 (spawned; one CPU thread)."""
+    """A data-parallel training process other than rank 0 (spawned; one CPU thread; dies with rank 0)."""
+    die_with_parent()
     import torch.distributed as dist
     from transformers import AutoTokenizer
 
@@ -319,7 +322,8 @@ def _loss_figure(history: list, path: Path) -> None:
 
 
 def ensure_built(cfg: RlhfConfig, run=None) -> Path:
-    """The build directory of ``cfg`` with a trained model in it (built now if missing); no quality check."""
+    """The build directory of ``cfg`` with a trained model in it (built now if missing); no quality check.
+    The caller holds ``cache.build_lock`` of the directory."""
     directory = cache.build_dir(cfg.cache_dir, cfg.world, cfg.pretrain)
     if not cache.is_built(directory):
         build(cfg, directory, run)
@@ -337,10 +341,10 @@ def run_stage(cfg: RlhfConfig, out: Optional[Path] = None) -> dict:
         torch.set_num_threads(cfg.pretrain.threads)
     directory = cache.build_dir(cfg.cache_dir, cfg.world, cfg.pretrain)
     quality_path = cache.quality_file(directory, cfg.pretrain.quality)
-    cache_hit = cache.is_built(directory) and quality_path.exists()
-    log.info("tiny world build %s (%s)", directory, "cached" if cache_hit else "building what is missing")
     with wandb_run(cfg.wandb, str(out), name=f"pretrain-{directory.name}", config=asdict(cfg),
-                   job_type="pretrain") as run:
+                   job_type="pretrain") as run, cache.build_lock(directory):
+        cache_hit = cache.is_built(directory) and quality_path.exists()
+        log.info("tiny world build %s (%s)", directory, "cached" if cache_hit else "building what is missing")
         ensure_built(cfg, run)
         if not quality_path.exists():
             t = time.time()

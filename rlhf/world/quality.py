@@ -1,8 +1,8 @@
 """The tiny base model scored against its world's ground truth: the `quality` block of results.json.
 
 ``card_quality`` is a pure function of generated card texts and the ground truth; ``measure_quality`` draws
-the samples through the shared engine (cards from the plain persona prompt at T = 1, cards from the chat
-instruction, and the paper's three prompts for token entropy, Eq. 3.2) and writes continuations of
+the samples through the shared engine under ``pretrain.quality.sampling`` (cards from the plain persona prompt,
+cards from the chat instruction, and the paper's three prompts for token entropy, Eq. 3.2) and writes continuations of
 "Grace Hopper was" and "Steve is the CEO of a startup company" for a person to read.
 """
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from measure.config import SamplingConfig
 from measure.metrics.attributes import attribute_entropy_bits, distinct_count, missing_share, tv_distance
 from measure.metrics.entropy import entropy_bits, mean_per_completion, top_k_entropy_bits
 from measure.metrics.sentiment import polarity_shares, vader_compound
@@ -123,8 +122,6 @@ def measure_quality(model, tokenizer, truth: dict, cfg: QualityConfig, out_dir: 
     """Sample from the model and score it; sample texts go to ``out_dir/samples/``."""
     samples_dir = Path(out_dir) / "samples"
     samples_dir.mkdir(parents=True, exist_ok=True)
-    base = SamplingConfig(temperature=1.0, batch_size=cfg.batch_size, top_k=5, seed=cfg.seed,
-                          n_predict=cfg.card_tokens, n_samples=cfg.n_cards)
     runs = {
         "persona_card": (PERSONA_CARD_PROMPT, False, cfg.n_cards, cfg.card_tokens),
         "persona_instruction": (PERSONA_INSTRUCTION, True, cfg.n_chat_cards, cfg.card_tokens),
@@ -134,7 +131,7 @@ def measure_quality(model, tokenizer, truth: dict, cfg: QualityConfig, out_dir: 
     generations = {}
     for key, (prompt, chat, n, n_predict) in runs.items():
         ids = encode_prompt(tokenizer, prompt, chat=chat)
-        generations[key] = sample(model, tokenizer, ids, replace(base, n_predict=n_predict, n_samples=n),
+        generations[key] = sample(model, tokenizer, ids, replace(cfg.sampling, n_predict=n_predict, n_samples=n),
                                   prompt=prompt, desc=f"quality: {key}")
     cards = [g.text for g in generations["persona_card"]]
     quality = card_quality(cards, truth)
