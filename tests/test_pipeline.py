@@ -2,6 +2,7 @@
 before the steps it reads; every step's config is validated before anything runs; `demo=test` runs the whole
 chain, and a rerun reuses exactly the steps whose config and inputs are unchanged; a failing step stops the
 study naming the step and its log; a killed study leaves no process behind."""
+import dataclasses
 import json
 import os
 import signal
@@ -168,3 +169,43 @@ def test_demo_test_end_to_end_then_reuse_by_config_and_inputs(tmp_path):
     assert third.returncode == 0, (third.stdout + third.stderr)[-3000:]
     again = _manifest(tmp_path)
     assert [n for n, m in again.items() if m["reused"]] == ["bandit/table1", "bandit/simulate"]
+
+
+def _bandit_step(tmp_path, **kw):
+    from rlhf.study.steps import Step
+
+    return Step("bandit/table1", "toy_bandit", ("experiment=table1", "wandb=disabled"), **kw)
+
+
+def _with_hydra(fn):
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return fn()
+
+
+def test_reuse_needs_the_same_inputs_and_untouched_outputs(tmp_path):
+    """A step is reused only while what it read and what it made are byte for byte what they were: a changed
+    input (a retrained base model) or an artifact rebuilt at the same path (another study sharing the cache)
+    makes it run again."""
+    from measure.results import write_results
+    from rlhf.study.runner import Runner, output_fingerprints, reuse_key
+
+    read, made = tmp_path / "weights.bin", tmp_path / "adapter"
+    read.write_bytes(b"v1")
+    made.mkdir()
+    (made / "adapter_model.safetensors").write_bytes(b"a1")
+    step = _bandit_step(tmp_path, reads=(str(read),), outputs=("adapter",))
+    folder = tmp_path / "out" / step.name
+    write_results(folder, {"adapter": str(made)})
+    key = _with_hydra(lambda: reuse_key(step))
+    (folder / "step.json").write_text(json.dumps({"key": key, "outputs": output_fingerprints(step, {"adapter": str(made)})}))
+    runner = Runner([step], tmp_path / "out", jobs=1, progress_every=30)
+    assert runner.reusable(step, folder, key)
+    (made / "adapter_model.safetensors").write_bytes(b"a2")  # rebuilt at the same path
+    assert not runner.reusable(step, folder, key)
+    (made / "adapter_model.safetensors").write_bytes(b"a1")
+    read.write_bytes(b"v2")  # a new input
+    assert not runner.reusable(step, folder, _with_hydra(lambda: reuse_key(step)))
+    other = dataclasses.replace(step, overrides=(*step.overrides, "table1.decimals=3"))
+    assert _with_hydra(lambda: reuse_key(other))["config"] != key["config"]  # another resolved config

@@ -68,6 +68,12 @@ def reuse_key(step: Step) -> dict:
             "inputs": {path: path_fingerprint(path) if os.path.exists(path) else None for path in step.reads}}
 
 
+def output_fingerprints(step: Step, results: dict) -> dict:
+    """{results key: content fingerprint} of the artifacts the step made outside its folder (None: missing)."""
+    paths = {key: str(results.get(key, "")) for key in step.outputs}
+    return {key: path_fingerprint(path) if path and os.path.exists(path) else None for key, path in paths.items()}
+
+
 def _last_line(path: Path, pattern: Optional[str] = None) -> str:
     """The last non-empty line of a log (matching `pattern`, if given), progress bars included."""
     try:
@@ -162,18 +168,19 @@ class Runner:
             key = json.loads((folder / "step.key.json").read_text())
             seconds = time.time() - started
             (folder / "step.json").write_text(json.dumps(
-                {"name": name, "command": step.printable(folder), "key": key, "seconds": seconds}, indent=2))
+                {"name": name, "command": step.printable(folder), "key": key,
+                 "outputs": output_fingerprints(step, read_results(folder)), "seconds": seconds}, indent=2))
             (folder / "step.key.json").unlink()
             self.finish(step, folder, seconds, reused=False)
 
     def reusable(self, step: Step, folder: Path, key: dict) -> bool:
+        """Same command, resolved config and inputs, and its artifacts are still what it made (another study
+        sharing the cache may have rebuilt one at the same path)."""
         marker = folder / "step.json"
         if not (marker.exists() and (folder / "results.json").exists()):
             return False
-        if json.loads(marker.read_text()).get("key") != key:
-            return False
-        results = read_results(folder)
-        return all(os.path.exists(str(results.get(k, ""))) for k in step.outputs)
+        record = json.loads(marker.read_text())
+        return record.get("key") == key and record.get("outputs") == output_fingerprints(step, read_results(folder))
 
     def finish(self, step: Step, folder: Path, seconds: float, reused: bool) -> None:
         i = self.index[step.name]
