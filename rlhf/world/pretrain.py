@@ -364,7 +364,7 @@ def run_stage(cfg: RlhfConfig, out: Optional[Path] = None) -> dict:
     _loss_figure(record["history"], out / "pretrain_loss.png")
     results = {
         "stage": "pretrain", "build_dir": str(directory), "build_hash": directory.name, "cache_hit": cache_hit,
-        "model_path": str(cache.current_link(cfg.cache_dir) / "model"),
+        "model_path": str(directory / "model"),  # this build by its hash (tinyworld/current moves with the next build)
         "train": {k: v for k, v in record.items() if k not in ("history", "config")},
         "quality": quality, "config": asdict(cfg), "wall_s": time.time() - t_start,
     }
