@@ -64,7 +64,8 @@ def _error_line(err: BaseException) -> str:
 
 def reuse_key(step: Step) -> dict:
     """What the step's result depends on: its command, its resolved config and the content of what it reads."""
-    return {"overrides": list(step.overrides), "config": config_hash(compose_app(step.app, list(step.overrides), typed=False)),
+    resolved = compose_app(step.app, list(step.overrides), typed=False)
+    return {"overrides": list(step.overrides), "config": config_hash(resolved),
             "inputs": {path: path_fingerprint(path) if os.path.exists(path) else None for path in step.reads}}
 
 
