@@ -1,7 +1,9 @@
 """Entry point: `python -m measure experiment=<entropy|semantic|personas|attractor|texts> model=<pair>`.
 
-The DictConfig becomes a typed ``MeasureConfig`` here; a bad value stops the run with one line naming the
-field and the accepted range, before any model loads. The experiment writes `results.json`, its figures
+The DictConfig becomes a typed ``MeasureConfig`` here; a bad value or a setting the schema lacks (with or
+without `+`) stops the run with one line naming the field and the accepted range, before any model loads; so do a
+secret on the command line and, right after a model loads, a top-k or length it cannot serve. Ctrl-C prints one
+line and exits 130 (a rerun resumes the samples). The experiment writes `results.json`, its figures
 and generations into the Hydra run directory; the log lands there too (measure.log).
 """
 from __future__ import annotations
@@ -14,8 +16,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from measure.config import ConfigError, MeasureConfig, check_inputs, register_configs
-from measure.errors import config_error_line, CONFIG_ERRORS
+from measure.config import MeasureConfig, check_inputs, register_configs
+from measure.errors import CONFIG_ERRORS, bad_input_exits, command_line_app, config_error_line, typed_config
 from measure.loading import check_model_source
 from measure.app import run_experiment
 from measure.results import run_dir
@@ -24,9 +26,9 @@ register_configs()
 log = logging.getLogger("measure")
 
 
-def typed_config(dcfg: DictConfig) -> MeasureConfig:
+def checked_config(dcfg: DictConfig) -> MeasureConfig:
     """The typed config, with every input file and model the run needs checked to exist (no model is loaded)."""
-    cfg: MeasureConfig = OmegaConf.to_object(dcfg)
+    cfg: MeasureConfig = typed_config(dcfg)
     check_inputs(cfg)
     if cfg.experiment.name != "texts":
         for label in cfg.labels:
@@ -38,19 +40,17 @@ def typed_config(dcfg: DictConfig) -> MeasureConfig:
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
+@command_line_app("measure")
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="measure")
 def main(dcfg: DictConfig) -> None:
     try:
-        cfg = typed_config(dcfg)
+        cfg = checked_config(dcfg)
     except CONFIG_ERRORS as err:
         log.error("config error: %s", config_error_line(err))
         sys.exit(2)
     out = run_dir()
-    try:
+    with bad_input_exits(log):  # e.g. a model that cannot be fetched, a batch that does not fit: one line
         run_experiment(cfg, out, OmegaConf.to_container(dcfg, resolve=True))
-    except ConfigError as err:  # e.g. a hub model that cannot be fetched: one line, not a traceback
-        log.error("%s", err)
-        sys.exit(2)
     log.info("results: %s", out / "results.json")
 
 

@@ -11,6 +11,8 @@ permutation tests, chunk shuffles, k-means, t-SNE) default to it and can each be
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from typing import List, Optional
@@ -25,6 +27,9 @@ EXPERIMENTS = ("entropy", "semantic", "personas", "attractor", "texts")
 MODEL_BUILDERS = ("tiny_random",)
 ROOT_SEED = II("seed")  # "${seed}": a field with this default follows MeasureConfig.seed
 ROOT_SEED_DEFAULT = 0  # MeasureConfig.seed's default, used where a config is built in Python without a root
+# Lowest sampling temperature: at 1e-4 a logit gap of 0.01 is already a factor e^100 (sampling is greedy to float
+# precision), and far below it logits / T overflows float32 (near 1e-37 for logits of ~10) and sampling fails.
+MIN_TEMPERATURE = 1e-4
 
 
 class ConfigError(ValueError):
@@ -35,6 +40,16 @@ def require(ok: bool, field_name: str, value, accepted: str) -> None:
     """Raise ConfigError(`field: value is out of range; accepted ...`) unless ``ok``."""
     if not ok:
         raise ConfigError(f"{field_name}: {value!r} is out of range; accepted {accepted}")
+
+
+def require_finite(node, prefix: str) -> None:
+    """Every float of the dataclass ``node`` (in lists and dicts too) is finite: ``inf`` passes checks such as
+    ``lr > 0`` and ``nan`` makes every later number NaN, so neither is a value. Call first in ``__post_init__``."""
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        items = value if isinstance(value, (list, tuple)) else value.values() if isinstance(value, dict) else [value]
+        bad = [v for v in items if isinstance(v, float) and not math.isfinite(v)]
+        require(not bad, f"{prefix}.{f.name}", value, "a finite number (not inf or nan)")
 
 
 def _seed_or_default(value):
@@ -76,12 +91,15 @@ class ModelConfig:
     dtype: str = "auto"  # auto: bfloat16 on CUDA when supported, float32 on CPU
     device: str = "auto"  # auto: CUDA when present, else CPU
     trust_remote_code: bool = False  # never run a repository's code unless asked
+    # pickle weights (pytorch_model.bin, adapter_model.bin) can run code when loaded: safetensors only unless asked
+    allow_pickle: bool = False
     build: Optional[str] = None  # tiny_random: build at `path` from config on first use (tests, smoke runs)
     build_seed: int = 0  # seed of the random init when `build` is set
     init_std: float = 0.02  # initializer_range of a built model (larger = peakier logits)
     missing_hint: Optional[str] = None  # extra advice when `path` is missing (e.g. the command that builds it)
 
     def __post_init__(self):
+        require_finite(self, f"model.{self.label}")
         require(bool(self.path), "model.path", self.path, "a hub id or a local directory")
         require(self.dtype in DTYPES, f"model.{self.label}.dtype", self.dtype, " | ".join(DTYPES))
         require(self.device in DEVICES, f"model.{self.label}.device", self.device, " | ".join(DEVICES))
@@ -114,9 +132,12 @@ class SamplingConfig:
 
     def __post_init__(self):
         self.seed = _seed_or_default(self.seed)
+        require_finite(self, "sampling")
         require(isinstance(self.seed, int) and not isinstance(self.seed, bool), "sampling.seed", self.seed,
                 "an integer")
         require(self.temperature > 0, "sampling.temperature", self.temperature, "temperature > 0")
+        require(self.temperature >= MIN_TEMPERATURE, "sampling.temperature", self.temperature,
+                f"temperature >= {MIN_TEMPERATURE:g} (lower is greedy to float precision and overflows float32)")
         require(self.n_predict > 0, "sampling.n_predict", self.n_predict, "n_predict >= 1")
         require(self.n_samples > 0, "sampling.n_samples", self.n_samples, "n_samples >= 1")
         require(self.batch_size > 0, "sampling.batch_size", self.batch_size, "batch_size >= 1")
@@ -146,6 +167,7 @@ class ExperimentConfig:
 
     def __post_init__(self):
         self.stats_seed = _seed_or_default(self.stats_seed)
+        require_finite(self, "experiment")
         require(isinstance(self.stats_seed, int) and not isinstance(self.stats_seed, bool), "experiment.stats_seed",
                 self.stats_seed, "an integer")
         require(self.name in EXPERIMENTS, "experiment.name", self.name, " | ".join(EXPERIMENTS))

@@ -15,24 +15,38 @@ def run_dir() -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
-def _jsonable(obj: Any) -> Any:
+NULL_REASONS = "null_reasons"  # results.json key: {"a.b.c": "nan" | "inf" | "-inf"} for each value written as null
+
+
+def _jsonable(obj: Any, path: str, reasons: dict) -> Any:
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): _jsonable(v, f"{path}{k}.", reasons) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [_jsonable(v, f"{path}{i}.", reasons) for i, v in enumerate(obj)]
     if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
         obj = obj.item()  # numpy / torch scalars
     if isinstance(obj, float) and not math.isfinite(obj):
-        return None  # JSON has no NaN; null says "not defined"
+        reasons[path.rstrip(".")] = str(obj)  # nan: not defined (e.g. SBERT off); inf: it diverged
+        return None  # JSON has no NaN or Infinity
     return obj
 
 
+def strict_json(results: dict) -> str:
+    """``results`` as strict JSON: every NaN or infinity becomes null and its dotted path is listed, with what
+    it was, under ``null_reasons`` (absent when there is none)."""
+    reasons: dict = {}
+    tree = _jsonable(results, "", reasons)
+    if reasons:
+        tree[NULL_REASONS] = {**tree.get(NULL_REASONS, {}), **reasons}
+    return json.dumps(tree, indent=2, allow_nan=False)
+
+
 def write_results(directory: str | os.PathLike, results: dict) -> Path:
-    """Write ``results.json`` atomically into ``directory`` and return its path."""
+    """Write ``results.json`` (strict JSON, see ``strict_json``) atomically into ``directory``; returns its path."""
     path = Path(directory) / "results.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_jsonable(results), indent=2))
+    tmp.write_text(strict_json(results))
     os.replace(tmp, path)
     return path
 

@@ -19,6 +19,11 @@ every later line one ``Generation``::
 (``n_samples`` is the number this call draws, ``n`` when given.) A file is resumed only when its header equals
 this call's; otherwise (or when it has none: an older file) it is discarded and sampling starts over, with
 one log line naming the fields that differ. ``read_generations`` reads such a file, header skipped.
+
+What the model cannot serve stops the call in one line (``ConfigError``) before its first batch: a top-k above
+the vocabulary, a prompt plus ``n_predict`` beyond the model's positions (``check_fits``). A batch that does not
+fit in memory stops it in one line suggesting a smaller batch size (the finished batches stay in the progress
+file, so the rerun continues), and so does a model whose probabilities are not finite.
 """
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from measure.config import SamplingConfig
+from measure.config import ConfigError, SamplingConfig
 
 log = logging.getLogger(__name__)
 LN2 = math.log(2.0)
@@ -99,6 +104,45 @@ def sample_batch(model, tokenizer, prompt_ids: Sequence[int], n: int, cfg: Sampl
             break
         input_ids = token[:, None]
     return {k: torch.stack(v, dim=1).cpu() for k, v in steps.items()}
+
+
+def check_fits(model, prompt_ids: Sequence[int], cfg: SamplingConfig, name: str = "sampling") -> None:
+    """ConfigError, in one line naming ``<name>.top_k`` or ``<name>.n_predict``, when ``cfg`` asks for more top-k
+    ids than the model has tokens, or for a prompt plus new tokens longer than its positions."""
+    config = getattr(model, "config", None)
+    vocab = getattr(config, "vocab_size", None)
+    if vocab and cfg.top_k > vocab:
+        raise ConfigError(f"{name}.top_k: {cfg.top_k} is out of range for this model's vocabulary of {vocab} "
+                          f"tokens; accepted 2 <= top_k <= {vocab}")
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions and len(prompt_ids) + cfg.n_predict > positions:
+        room = positions - len(prompt_ids)
+        accepted = f"n_predict <= {room}" if room >= 1 else "a shorter prompt (it fills the context alone)"
+        raise ConfigError(f"{name}.n_predict: {cfg.n_predict} new tokens after a {len(prompt_ids)}-token prompt run "
+                          f"past the model's context of {positions} positions; accepted {accepted}")
+
+
+def _is_out_of_memory(err: BaseException) -> bool:
+    text = str(err).lower()
+    return isinstance(err, (torch.OutOfMemoryError, MemoryError)) or any(
+        s in text for s in ("out of memory", "not enough memory", "can't allocate", "cannot allocate"))
+
+
+def _sampling_failure(err: BaseException, size: int, cfg: SamplingConfig, name: str, device,
+                      kept: bool) -> Optional[ConfigError]:
+    """The one-line ConfigError for a batch that ran out of memory or met non-finite probabilities; else None.
+    ``kept``: finished batches are in a progress file (a rerun continues from them)."""
+    if _is_out_of_memory(err):
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        what = str(err).strip().splitlines()[0][:120] if str(err).strip() else type(err).__name__
+        return ConfigError(f"{name}.batch_size: a batch of {size} sequences does not fit in memory on {device.type} "
+                           f"({what}); rerun with a smaller {name}.batch_size (e.g. {max(1, size // 2)})"
+                           f"{': finished batches are kept' if kept else ''}")
+    if "probability tensor contains" in str(err):
+        return ConfigError(f"{name}.temperature: at {cfg.temperature:g} the model's next-token probabilities are not "
+                           f"finite (inf or nan); try a higher temperature or model.<label>.dtype=float32")
+    return None
 
 
 def _eos_ids(model, tokenizer) -> List[int]:
@@ -258,7 +302,7 @@ def _write_progress(path: Path, header: dict, done: dict) -> None:
 def sample(model, tokenizer, prompt_ids: Sequence[int], cfg: SamplingConfig, *, prompt: str = "",
            n: Optional[int] = None, progress_file: Optional[str | os.PathLike] = None,
            desc: str = "sampling", show_progress: bool = True,
-           model_fingerprint: Optional[str] = None) -> List[Generation]:
+           model_fingerprint: Optional[str] = None, name: str = "sampling") -> List[Generation]:
     """Sample ``n`` (default ``cfg.n_samples``) completions of one prompt, in batches of ``cfg.batch_size``.
 
     ``prompt_ids`` are the prompt's token ids as the model should see them (see ``measure.prompts``).
@@ -266,13 +310,15 @@ def sample(model, tokenizer, prompt_ids: Sequence[int], cfg: SamplingConfig, *, 
     sampling config, the prompt and ``model_fingerprint`` (``measure.fingerprint.model_fingerprint``; None =
     the model is not checked). A rerun reuses the complete batches already there when the header matches, so
     a killed run loses at most one batch and duplicates nothing, and a run with another config starts over.
-    With ``cfg.reuse_from``, the file of the same name in that folder is reused the same way.
+    With ``cfg.reuse_from``, the file of the same name in that folder is reused the same way. ``name`` is the
+    config node of ``cfg`` (``sampling``, ``diversity.sampling``, ...) that one-line errors name.
     """
     n = cfg.n_samples if n is None else n
     if n <= 0:
         raise ValueError(f"n: {n} is out of range; accepted n >= 1")
     if len(prompt_ids) == 0:
         raise ValueError("prompt_ids is empty; a prompt needs at least one token (BOS)")
+    check_fits(model, prompt_ids, cfg, name)
     device = next(model.parameters()).device
     sizes = [min(cfg.batch_size, n - start) for start in range(0, n, cfg.batch_size)]
     eos_ids = _eos_ids(model, tokenizer)
@@ -290,7 +336,13 @@ def sample(model, tokenizer, prompt_ids: Sequence[int], cfg: SamplingConfig, *, 
         for b, size in enumerate(sizes):
             if b in done:
                 continue
-            stacked = sample_batch(model, tokenizer, prompt_ids, size, cfg, _batch_generator(cfg.seed, b, device))
+            try:
+                stacked = sample_batch(model, tokenizer, prompt_ids, size, cfg, _batch_generator(cfg.seed, b, device))
+            except (RuntimeError, MemoryError) as err:  # torch.OutOfMemoryError is a RuntimeError
+                failure = _sampling_failure(err, size, cfg, name, device, kept=path is not None)
+                if failure is None:
+                    raise
+                raise failure from None
             done[b] = _unstack(stacked, tokenizer, prompt, b, eos_ids)
             if path:
                 with open(path, "a") as fh:

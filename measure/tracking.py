@@ -11,19 +11,19 @@ import os
 from typing import Iterator, Optional
 
 from measure.config import WandbConfig
+from measure.errors import is_secret_name
 
 log = logging.getLogger(__name__)
-SECRET_WORDS = ("key", "token", "secret", "password")
 
 
-def scrub(config: dict) -> dict:
-    """A copy of ``config`` without any entry whose name looks like a credential."""
-    out = {}
-    for k, v in config.items():
-        if any(w in str(k).lower() for w in SECRET_WORDS):
-            continue
-        out[k] = scrub(v) if isinstance(v, dict) else v
-    return out
+def scrub(config):
+    """A copy of ``config`` without any entry whose name is a credential's (``measure.errors.is_secret_name``:
+    whole words, so `api_key` and `hf_token` go and `card_tokens` stays), at any depth, inside lists too."""
+    if isinstance(config, dict):
+        return {k: scrub(v) for k, v in config.items() if not is_secret_name(str(k))}
+    if isinstance(config, (list, tuple)):
+        return [scrub(v) for v in config]
+    return config
 
 
 @contextlib.contextmanager

@@ -2,7 +2,9 @@
 The one-command study is its own app, `python -m rlhf.study`.
 
 A new stage is one line in STAGE_FUNCTIONS and its name in rlhf.config.STAGES. Stage modules are imported
-when their stage runs (TRL and PEFT alone take ~7 s to import), so a config error is reported at once.
+when their stage runs (TRL and PEFT alone take ~7 s to import), so a config error is reported at once. Bad input
+(a value out of range, a setting the schema lacks with or without `+`, a secret on the command line, a model the
+config cannot serve) ends in one line and exit 2; Ctrl-C in one line and exit 130 (a rerun resumes).
 """
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ from typing import Callable
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from measure.errors import CONFIG_ERRORS, bad_input_exits, command_line_app, config_error_line, typed_config
 from rlhf.config import RlhfConfig, register_configs
 
 log = logging.getLogger("rlhf")
@@ -41,14 +44,16 @@ register_configs()
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
+@command_line_app("rlhf")
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="rlhf")
 def main(dcfg: DictConfig) -> None:
     try:
-        cfg: RlhfConfig = OmegaConf.to_object(dcfg)
-    except (ValueError, TypeError) as err:  # ConfigError is a ValueError; OmegaConf wraps some in its own
-        log.error("%s", str(err).strip().splitlines()[0])
+        cfg: RlhfConfig = typed_config(dcfg)
+    except (*CONFIG_ERRORS, TypeError) as err:  # ConfigError is a ValueError; OmegaConf wraps some in its own
+        log.error("config error: %s", config_error_line(err))
         sys.exit(2)
-    stage_function(cfg.stage)(cfg)
+    with bad_input_exits(log):
+        stage_function(cfg.stage)(cfg)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ from typing import Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import II
 
-from measure.config import ModelConfig, SamplingConfig, WandbConfig, default_cache_dir, require
+from measure.config import (MIN_TEMPERATURE, ModelConfig, SamplingConfig, WandbConfig, default_cache_dir, require,
+                            require_finite)
 from measure.persona_parse import PERSONA_INSTRUCTION
 
 # The paper's Experiment 1 instruction (section 3.1), sent through the chat template (Llama-2 [INST] format):
@@ -76,6 +77,7 @@ class WorldConfig:
                                                            "story": 0.10})
 
     def __post_init__(self):
+        require_finite(self, "world")
         require(self.n_docs >= 10, "world.n_docs", self.n_docs, "n_docs >= 10")
         require(self.n_heldout_docs >= 1, "world.n_heldout_docs", self.n_heldout_docs, "n_heldout_docs >= 1")
         kinds = ("persona", "chat", "bio", "story")
@@ -105,6 +107,7 @@ class QualityConfig:
         batch_size=100, top_k=5, seed=II("pretrain.seed")))
 
     def __post_init__(self):
+        require_finite(self, "pretrain.quality")
         for name in ("n_cards", "n_chat_cards", "n_entropy", "card_tokens", "grace_tokens", "steve_tokens"):
             require(getattr(self, name) >= 1, f"pretrain.quality.{name}", getattr(self, name), ">= 1")
         require(self.n_show >= 0, "pretrain.quality.n_show", self.n_show, ">= 0")
@@ -136,6 +139,7 @@ class PretrainConfig:
     quality: QualityConfig = field(default_factory=QualityConfig)
 
     def __post_init__(self):
+        require_finite(self, "pretrain")
         require(self.vocab_size >= 300, "pretrain.vocab_size", self.vocab_size, "vocab_size >= 300 (bytes + merges)")
         for name in ("hidden_size", "num_layers", "num_heads", "block_size", "batch_size", "steps",
                      "eval_every", "eval_docs", "checkpoint_every", "log_every"):
@@ -166,6 +170,7 @@ class AnnotatorConfig:
     bt_scale: float = 1.0  # Bradley-Terry: P(A preferred) = sigmoid((u_A - u_B) / bt_scale)
 
     def __post_init__(self):
+        require_finite(self, "preferences.annotator")
         require(self.bt_scale > 0, "preferences.annotator.bt_scale", self.bt_scale, "bt_scale > 0")
 
 
@@ -190,6 +195,7 @@ class PreferencesConfig:
     annotator: AnnotatorConfig = field(default_factory=AnnotatorConfig)
 
     def __post_init__(self):
+        require_finite(self, "preferences")
         require(self.alpha >= 0, "preferences.alpha", self.alpha, "alpha >= 0")
         require(self.n_pairs_per_prompt >= 4, "preferences.n_pairs_per_prompt", self.n_pairs_per_prompt, ">= 4")
         require(0 < self.heldout_share < 1, "preferences.heldout_share", self.heldout_share, "0 < share < 1")
@@ -205,6 +211,7 @@ class RewardConfig:
     seed: int = II("seed")  # the new score head's init and the data order
 
     def __post_init__(self):
+        require_finite(self, "reward")
         require(self.epochs > 0, "reward.epochs", self.epochs, "epochs > 0")
         require(self.lr > 0, "reward.lr", self.lr, "lr > 0")
         require(self.batch_size >= 1, "reward.batch_size", self.batch_size, ">= 1")
@@ -244,6 +251,7 @@ class PPOConfig:
     prompts: List[ProbePrompt] = field(default_factory=paper_prompts)
 
     def __post_init__(self):
+        require_finite(self, "ppo")
         require(self.beta >= 0, "ppo.beta", self.beta, "beta >= 0")
         require(self.steps >= 1, "ppo.steps", self.steps, "steps >= 1")
         require(self.batch_size >= 2, "ppo.batch_size", self.batch_size, "batch_size >= 2")
@@ -253,6 +261,8 @@ class PPOConfig:
         require(self.lr > 0, "ppo.lr", self.lr, "lr > 0")
         require(self.response_length >= 1, "ppo.response_length", self.response_length, ">= 1")
         require(self.temperature > 0, "ppo.temperature", self.temperature, "temperature > 0")
+        require(self.temperature >= MIN_TEMPERATURE, "ppo.temperature", self.temperature,
+                f"temperature >= {MIN_TEMPERATURE:g} (lower is greedy to float precision and overflows float32)")
         require(self.kl_estimator in KL_ESTIMATORS, "ppo.kl_estimator", self.kl_estimator, " | ".join(KL_ESTIMATORS))
         require(self.missing_eos_penalty is None or self.missing_eos_penalty > 0, "ppo.missing_eos_penalty",
                 self.missing_eos_penalty, "null or > 0")
@@ -278,6 +288,7 @@ class DiversityConfig:
     ground_truth: Optional[str] = "${cache_dir}/tinyworld/current/world/ground_truth.json"  # tiny world's truth
 
     def __post_init__(self):
+        require_finite(self, "diversity")
         require(self.every >= 1, "diversity.every", self.every, "every >= 1")
         require(self.sampling.n_samples >= 2, "diversity.sampling.n_samples", self.sampling.n_samples,
                 "n_samples >= 2 (pairwise metrics)")

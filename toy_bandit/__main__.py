@@ -1,11 +1,12 @@
 """Entry point: ``python -m toy_bandit [experiment=table1|simulate] [wandb=offline|online|disabled] [key=value ...]``.
 
-Writes ``results.json``, PNG figures and the Hydra log into the Hydra run directory.
+Writes ``results.json`` (strict JSON), PNG figures and the Hydra log into the Hydra run directory. A bad value,
+a setting the schema lacks (with or without `+`) or a secret on the command line stops it in one line (exit 2);
+Ctrl-C in one line (exit 130).
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import sys
@@ -16,10 +17,12 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from toy_bandit import figures
+from toy_bandit.cli import command_line_app, typed_config
 from toy_bandit.config import ToyBanditConfig
+from toy_bandit.results import write_results
 from toy_bandit.simulate import chatbot_bandit, simulate_all
 from toy_bandit.table1 import format_table1, replay_table1, table1_summary
 from toy_bandit.tracking import log_simulation, log_table1, wandb_run
@@ -85,10 +88,7 @@ def run(cfg: ToyBanditConfig, run_dir: str, group: Optional[str] = None) -> dict
             "wall_s": time.perf_counter() - start,
             "config": config,
         }
-        path = os.path.join(run_dir, "results.json")
-        with open(path, "w") as fh:
-            json.dump(results, fh, indent=2)
-        log.info("wrote %s", path)
+        log.info("wrote %s", write_results(run_dir, results))
     return results
 
 
@@ -96,10 +96,11 @@ def run(cfg: ToyBanditConfig, run_dir: str, group: Optional[str] = None) -> dict
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
+@command_line_app("toy_bandit")
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="toy_bandit")
 def main(dcfg: DictConfig) -> None:
     try:
-        cfg: ToyBanditConfig = OmegaConf.to_object(dcfg)
+        cfg: ToyBanditConfig = typed_config(dcfg)
     except ValueError as err:
         log.error("invalid config: %s", str(err).splitlines()[0])
         sys.exit(2)

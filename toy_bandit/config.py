@@ -6,6 +6,7 @@ DictConfig into these objects with ``OmegaConf.to_object``, with one line naming
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import List, Optional
@@ -21,6 +22,16 @@ def require(ok: bool, field_name: str, value, accepted: str) -> None:
     """Raise ValueError(`field: value is out of range; accepted ...`) unless ``ok``."""
     if not ok:
         raise ValueError(f"{field_name}: {value!r} is out of range; accepted {accepted}")
+
+
+def require_finite(node, prefix: str) -> None:
+    """Every float of the dataclass ``node`` (in lists too) is finite: ``inf`` passes ``lr > 0`` and then turns
+    every probability into NaN. Call first in ``__post_init__``."""
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        items = value if isinstance(value, (list, tuple)) else [value]
+        bad = [v for v in items if isinstance(v, float) and not math.isfinite(v)]
+        require(not bad, f"{prefix}.{f.name}", value, "a finite number (not inf or nan)")
 
 
 @dataclass
@@ -50,6 +61,7 @@ class BanditConfig:
     init_probs: List[float] = field(default_factory=lambda: [0.5, 0.5])  # "equal probability" at t = 0
 
     def __post_init__(self):
+        require_finite(self, "bandit")
         k = len(self.actions)
         require(k >= 2, "bandit.actions", self.actions, "at least 2 actions")
         require(len(self.rewards) == k, "bandit.rewards", self.rewards, f"one reward per action ({k})")
@@ -64,6 +76,7 @@ class AdvantageRuleConfig:
     value_lr: float = 1.0  # 1.0: v(s) jumps to the last reward, as in Table 1
 
     def __post_init__(self):
+        require_finite(self, "rules.advantage")
         require(self.lr > 0, "rules.advantage.lr", self.lr, "lr > 0")
         require(0 < self.value_lr <= 1, "rules.advantage.value_lr", self.value_lr, "0 < value_lr <= 1")
 
@@ -74,6 +87,7 @@ class ActdeRuleConfig:
     q_lr: float = 1.0  # 1.0: q(s, a) jumps to the last reward of a; lr = q_lr gives softmax(logits0 + R)
 
     def __post_init__(self):
+        require_finite(self, "rules.actde")
         require(self.lr > 0, "rules.actde.lr", self.lr, "lr > 0")
         require(0 < self.q_lr <= 1, "rules.actde.q_lr", self.q_lr, "0 < q_lr <= 1")
 
@@ -84,6 +98,7 @@ class ReinforceRuleConfig:
     baseline_lr: float = 0.1  # running-mean baseline: slower than the policy, so it averages rewards
 
     def __post_init__(self):
+        require_finite(self, "rules.reinforce")
         require(self.lr > 0, "rules.reinforce.lr", self.lr, "lr > 0")
         require(0 < self.baseline_lr <= 1, "rules.reinforce.baseline_lr", self.baseline_lr, "0 < baseline_lr <= 1")
 
@@ -98,6 +113,7 @@ class PpoKlRuleConfig:
     scale_lr_with_beta: bool = True  # step lr / (1 + beta): same optimum, no overshoot at large beta
 
     def __post_init__(self):
+        require_finite(self, "rules.ppo_kl")
         require(self.beta >= 0, "rules.ppo_kl.beta", self.beta, "beta >= 0")
         require(self.lr > 0, "rules.ppo_kl.lr", self.lr, "lr > 0")
         require(0 < self.value_lr <= 1, "rules.ppo_kl.value_lr", self.value_lr, "0 < value_lr <= 1")
@@ -136,6 +152,7 @@ class SimulateConfig:
     band_percentiles: List[float] = field(default_factory=lambda: [10.0, 90.0])  # band drawn across seeds
 
     def __post_init__(self):
+        require_finite(self, "simulate")
         require(self.n_seeds >= 1, "simulate.n_seeds", self.n_seeds, "n_seeds >= 1")
         require(self.n_steps >= 1, "simulate.n_steps", self.n_steps, "n_steps >= 1")
         require(len(self.rules) >= 1 and all(r in RULES for r in self.rules), "simulate.rules", self.rules,

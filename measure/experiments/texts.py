@@ -20,14 +20,34 @@ from measure.experiments.semantic import analyse_texts, log_wandb
 log = logging.getLogger(__name__)
 
 
+def _lines(path: str) -> List[str]:
+    """The file's lines, each decoded as UTF-8; a line that is not stops the run naming the file and the line."""
+    try:
+        raw = Path(path).expanduser().read_bytes()
+    except OSError as err:
+        raise ConfigError(f"experiment.texts_file: cannot read {path!r}: {err.strerror or err}") from err
+    lines = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise ConfigError(f"experiment.texts_file: {path} line {number} is not UTF-8 (byte 0x{line[err.start]:02x} "
+                              f"at column {err.start + 1}); save the file as UTF-8") from None
+    return lines
+
+
+def _label(value, number: int, path: str) -> str:
+    """A row's model label: a non-empty string (a number is taken as its text); null, true/false, lists refused."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
+        raise ConfigError(f'experiment.texts_file: {path} line {number}: "model" is {json.dumps(value)}; '
+                          f'it needs a label string such as "base"')
+    return str(value)
+
+
 def read_texts(path: str) -> Dict[str, List[str]]:
     """label -> texts from a JSONL file; a malformed line stops the run with its line number."""
     by_label: Dict[str, List[str]] = {}
-    try:
-        lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise ConfigError(f"experiment.texts_file: cannot read {path!r}: {err.strerror or err}") from err
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(_lines(path), start=1):
         if not line.strip():
             continue
         try:
@@ -36,7 +56,7 @@ def read_texts(path: str) -> Dict[str, List[str]]:
             raise ConfigError(f"experiment.texts_file: line {number} is not JSON ({err.msg})") from err
         if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "model" not in row:
             raise ConfigError(f'experiment.texts_file: line {number} needs {{"model": label, "text": string}}')
-        by_label.setdefault(str(row["model"]), []).append(row["text"])
+        by_label.setdefault(_label(row["model"], number, path), []).append(row["text"])
     small = {label: len(t) for label, t in by_label.items() if len(t) < 2}
     if not by_label or small:
         raise ConfigError(f"experiment.texts_file: every label needs >= 2 texts; got {small or 'no texts'}")

@@ -116,7 +116,7 @@ def draw_samples(model, tokenizer, prompts: Sequence[ProbePrompt], cfg: Diversit
     under ``cfg.sampling`` (its temperature, length, top-k and seed)."""
     scfg = dataclasses.replace(cfg.sampling, n_samples=n) if n else cfg.sampling
     return {p.key: sample(model, tokenizer, encode_prompt(tokenizer, p.text, chat=p.chat), scfg, prompt=p.text,
-                          show_progress=False)
+                          show_progress=False, name="diversity.sampling")
             for p in prompts}
 
 

@@ -80,7 +80,8 @@ def build_preferences(model, tokenizer, cfg: PreferencesConfig, work_dir: Path):
         scfg = dataclasses.replace(cfg.sampling, n_samples=2 * cfg.n_pairs_per_prompt,
                                    seed=cfg.sampling.seed * 1000 + index)
         gens = sample(model, tokenizer, prompt_ids, scfg, prompt=prompt.text,
-                      progress_file=work_dir / f"samples_{prompt.key}.jsonl", desc=f"preference samples: {prompt.key}")
+                      progress_file=work_dir / f"samples_{prompt.key}.jsonl", desc=f"preference samples: {prompt.key}",
+                      name="preferences.sampling")
         rows += _rows_for_prompt(gens, prompt_ids, prompt.key, prompt.text, cfg, rng)
     heldout = set(rng.permutation(len(rows))[: max(1, round(cfg.heldout_share * len(rows)))].tolist())
     for i, row in enumerate(rows):

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import hydra
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from measure.config import ConfigError
-from measure.errors import CONFIG_ERRORS, config_error_line
+from measure.errors import CONFIG_ERRORS, INTERRUPTED, command_line_app, config_error_line, typed_config
 from rlhf.study.config import StudyConfig, register_configs
 
 register_configs()
@@ -52,12 +52,13 @@ def run_study(cfg: StudyConfig) -> dict:
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
+@command_line_app("rlhf.study")
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="study")
 def main(dcfg: DictConfig) -> None:
     from rlhf.study.runner import StepFailed
 
     try:
-        cfg: StudyConfig = OmegaConf.to_object(dcfg)
+        cfg: StudyConfig = typed_config(dcfg)
         run_study(cfg)
     except (*CONFIG_ERRORS, HydraException) as err:
         log.error("config error: %s", config_error_line(err) if not isinstance(err, ConfigError) else err)
@@ -66,7 +67,7 @@ def main(dcfg: DictConfig) -> None:
         log.error("%s", err)
         sys.exit(1)
     except KeyboardInterrupt:
-        log.error("interrupted; rerun the same command to continue (finished steps are reused)")
+        log.error("%s (finished steps are reused)", INTERRUPTED)
         sys.exit(130)
 
 

@@ -13,7 +13,7 @@ from typing import List
 
 from hydra.core.config_store import ConfigStore
 
-from measure.config import WandbConfig, default_cache_dir, require
+from measure.config import WandbConfig, default_cache_dir, require, require_finite
 
 EXPERIMENTS = ("entropy", "semantic", "personas", "attractor")
 
@@ -45,6 +45,7 @@ class DemoConfig:
     progress_every: float = 30.0  # seconds between progress lines (the last line of each running step's log)
 
     def __post_init__(self):
+        require_finite(self, "demo")
         require(self.jobs >= 1, "demo.jobs", self.jobs, "jobs >= 1")
         require(self.progress_every > 0, "demo.progress_every", self.progress_every, "seconds > 0")
         for name in ("betas", "alphas"):

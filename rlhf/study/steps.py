@@ -51,15 +51,19 @@ class Step:
 
 def compose_app(app: str, overrides: List[str], typed: bool = True):
     """The config of `python -m <app> overrides...`, composed from conf/ as its entry point composes it: typed
-    (schema range checks included) or, with typed=False, as a plain dict with interpolations resolved.
-    Needs an initialised Hydra (the study's own main, or a test's context)."""
+    (secrets on the command line and settings the schema lacks refused, schema range checks included) or, with
+    typed=False, as a plain dict with interpolations resolved. Needs an initialised Hydra (the study's own main,
+    or a test's context)."""
     from measure.config import register_configs as register_measure
+    from measure.errors import refuse_secret_overrides, typed_config
     from rlhf.config import register_configs as register_rlhf
     from toy_bandit.config import register_configs as register_bandit
 
     register_measure(), register_rlhf(), register_bandit()
+    if typed:
+        refuse_secret_overrides(overrides)
     dcfg = compose(config_name=APPS[app], overrides=list(overrides))
-    return OmegaConf.to_object(dcfg) if typed else OmegaConf.to_container(dcfg, resolve=True)
+    return typed_config(dcfg) if typed else OmegaConf.to_container(dcfg, resolve=True)
 
 
 def base_build(cfg: StudyConfig, rlhf_common: List[str]) -> Path:

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import shutil
+import signal
 import tempfile
 import time
 from dataclasses import asdict
@@ -196,8 +197,10 @@ def _train_loop(directory: Path, cfg: PretrainConfig, tokenizer, train_docs: Lis
 
 def _worker(rank: int, world: int, init_file: str, directory: Path, cfg: PretrainConfig, tokenizer_dir: str,
             train_docs, heldout_docs) -> None:
-    """A data-parallel training process other than rank 0 (spawned; one CPU thread; dies with rank 0)."""
+    """A data-parallel training process other than rank 0 (spawned; one CPU thread; dies with rank 0). Ctrl-C is
+    rank 0's to report (one line): this process ignores it and is stopped by rank 0 or dies with it."""
     die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch.distributed as dist
     from transformers import AutoTokenizer
 

@@ -132,7 +132,8 @@ def measure_quality(model, tokenizer, truth: dict, cfg: QualityConfig, out_dir: 
     for key, (prompt, chat, n, n_predict) in runs.items():
         ids = encode_prompt(tokenizer, prompt, chat=chat)
         generations[key] = sample(model, tokenizer, ids, replace(cfg.sampling, n_predict=n_predict, n_samples=n),
-                                  prompt=prompt, desc=f"quality: {key}")
+                                  prompt=prompt, desc=f"quality: {key}",
+                                  name="pretrain.quality.sampling")
     cards = [g.text for g in generations["persona_card"]]
     quality = card_quality(cards, truth)
     chat_parsed = [parse_persona(g.text) for g in generations["persona_instruction"]]
