@@ -276,9 +276,17 @@ class DiversityConfig:
     final_n_samples: int = 100  # completions per prompt for the final measurement in results.json
     sbert: bool = True  # SBERT cosine (the slowest metric; off = NaN)
     ground_truth: Optional[str] = "${cache_dir}/tinyworld/current/world/ground_truth.json"  # tiny world's truth
+    # exact (teacher-forced) persona attribute distributions over the truth's values: scored at every measurement on
+    # the prefixes of this many cards of the base policy (adapter off, drawn once per run, so every measurement is
+    # paired with the same contexts); ~0.1 s per card on the tiny-world base. 0 = off
+    exact_contexts: int = 24
+    final_exact_contexts: int = 100  # cards for the exact distributions of the final measurement (results.json)
 
     def __post_init__(self):
         require(self.every >= 1, "diversity.every", self.every, "every >= 1")
+        require(self.exact_contexts >= 0, "diversity.exact_contexts", self.exact_contexts, ">= 0 (0 = off)")
+        require(self.final_exact_contexts >= 0, "diversity.final_exact_contexts", self.final_exact_contexts,
+                ">= 0 (0 = off)")
         require(self.sampling.n_samples >= 2, "diversity.sampling.n_samples", self.sampling.n_samples,
                 "n_samples >= 2 (pairwise metrics)")
         require(self.final_n_samples >= 2, "diversity.final_n_samples", self.final_n_samples, ">= 2")
