@@ -141,6 +141,7 @@ class ExperimentConfig:
     # personas, exact attribute distributions (teacher forcing; measure/exact_attributes.py): the base model's cards
     # whose prefixes are the contexts (200: CIs of a few hundredths of a bit on the tiny world; 0 = off)
     n_contexts: int = 200
+    exact_context_tokens: int = 160  # tokens drawn per context card: up to its last attribute (the review is not needed)
     # candidate values per attribute for a real model ({nationality: [American, ...]}); an attribute not listed takes
     # the ground truth's values (ground_truth_file), and one with neither is not scored
     attribute_values: Dict[str, List[str]] = field(default_factory=dict)
@@ -167,6 +168,7 @@ class ExperimentConfig:
         require(self.attractor_continuations >= 2, "experiment.attractor_continuations",
                 self.attractor_continuations, "attractor_continuations >= 2")
         require(self.n_contexts >= 0, "experiment.n_contexts", self.n_contexts, "n_contexts >= 0 (0 = off)")
+        require(self.exact_context_tokens >= 1, "experiment.exact_context_tokens", self.exact_context_tokens, ">= 1")
         from measure.persona_parse import ATTRIBUTES
 
         require(set(self.attribute_values) <= set(ATTRIBUTES), "experiment.attribute_values",

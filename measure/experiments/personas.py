@@ -16,8 +16,9 @@ clustered (k by silhouette) and mapped with t-SNE (Figure 9); three sentences pe
 
 Counted statistics depend on n (a plug-in entropy cannot exceed log2 n), so base and aligned are compared at equal
 n: ``comparison.<attr>_{entropy_bits,entropy_chao_shen_bits,distinct}`` hold the difference with the larger side
-subsampled to the smaller n (``n``, ``n_matched``), a bootstrap interval and a permutation p-value
-(``measure.metrics.attributes.compare_at_equal_n``); each model's block has the Chao-Shen entropy beside the plug-in one.
+subsampled to the smaller n (``n``, ``n_matched``), a permutation p-value and the range chance alone gives
+(``null_diff_95``; ``measure.metrics.attributes.compare_at_equal_n``); each model's block has the Chao-Shen entropy
+beside the plug-in one.
 
 Exact attribute distributions (``measure.exact_attributes``): the base model draws ``experiment.n_contexts`` more
 cards (``contexts_base.jsonl``); each card cut where an attribute's value begins is a context, and every model
@@ -135,8 +136,7 @@ def _compare_models(parsed, compounds: Dict[str, np.ndarray], exp: ExperimentCon
     for a in ATTRIBUTES:
         va = [getattr(c, a) for c in parsed["base"]]
         vb = [getattr(c, a) for c in parsed["aligned"]]
-        matched = compare_at_equal_n(va, vb, COUNTED, n_boot=min(exp.n_bootstrap, 1000),
-                                     n_perm=min(exp.n_bootstrap, 1000), seed=seed)
+        matched = compare_at_equal_n(va, vb, COUNTED, n_perm=min(exp.n_bootstrap, 1000), seed=seed)
         for name, block in matched.items():
             comp[f"{a}_{name}"] = block
     ages = {l: [c.age for c in parsed[l] if c.age is not None] for l in ("base", "aligned")}
@@ -248,7 +248,8 @@ class ExactRun:
         spec, n = self.cfg.model.base, self.cfg.experiment.n_contexts
         prompt = prompts["chat" if spec.chat else "plain"]
         gens = sample(model, tokenizer, encode_prompt(tokenizer, prompt, chat=spec.chat),
-                      dataclasses.replace(self.cfg.sampling, n_samples=n), prompt=prompt,
+                      dataclasses.replace(self.cfg.sampling, n_samples=n,
+                                          n_predict=self.cfg.experiment.exact_context_tokens), prompt=prompt,
                       progress_file=out_dir / "contexts_base.jsonl", desc="base cards (exact contexts)",
                       model_fingerprint=fingerprint)
         # a card drawn after a chat prompt starts with the template's space: cut, it is joined per format when scored

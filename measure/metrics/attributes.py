@@ -148,21 +148,23 @@ def _side_at_m(codes: np.ndarray, m: int, draws: int, rng, n_values: int, names:
 def at_equal_n(a: Sequence, b: Sequence, statistics: Sequence[str] = ("entropy_bits",), draws: int = 50,
                seed: int = 0) -> Dict[str, tuple]:
     """{statistic: (value of a, value of b, n_matched)}: both at the smaller n, the larger side subsampled without
-    replacement ``draws`` times and averaged."""
-    out = compare_at_equal_n(a, b, statistics, draws=draws, n_boot=0, n_perm=0, seed=seed)
+    replacement ``draws`` times and averaged (statistics with fewer than 2 values per side are left out)."""
+    out = compare_at_equal_n(a, b, statistics, draws=draws, n_perm=0, seed=seed)
     return {s: (*out[s]["values_at_n_matched"], out[s]["n_matched"]) for s in statistics if "skipped" not in out[s]}
 
 
 def compare_at_equal_n(a: Sequence, b: Sequence, statistics: Sequence[str] = ("entropy_bits", "distinct"),
-                       draws: int = 20, n_boot: int = 1000, n_perm: int = 1000, seed: int = 0) -> Dict[str, dict]:
+                       draws: int = 20, n_perm: int = 1000, seed: int = 0) -> Dict[str, dict]:
     """``a`` vs ``b`` for statistics of a whole set of values that depend on n, at equal n.
 
     n_matched = min(len(a), len(b)); the larger set is subsampled without replacement to n_matched ``draws`` times
     and its statistic averaged, so a set and a random subsample of it differ by noise only. Per statistic: ``diff``
-    (a - b at n_matched), ``values_at_n_matched``, ``diff_unmatched`` (at the full sizes, for contrast), a
-    percentile bootstrap interval (each set resampled with replacement at its own size, then matched) and a
-    two-sided permutation p-value (labels shuffled keeping both group sizes; the same matched statistic).
-    ``None`` values are left out; values compare as strings.
+    (a - b at n_matched), ``values_at_n_matched``, ``diff_unmatched`` (at the full sizes, for contrast), and a
+    two-sided permutation test: labels shuffled ``n_perm`` times keeping both group sizes, the same matched
+    statistic each time; ``permutation_p`` and ``null_diff_95``, the central 95% of the differences under
+    shuffling (how large a difference chance alone makes at these sizes). There is no bootstrap interval: resampling
+    with replacement repeats values, which lowers a counted statistic more in the smaller set, so its interval would
+    be off centre. ``None`` values are left out; values compare as strings.
     """
     a, b = _present(a), _present(b)
     unknown = [s for s in statistics if s not in COUNTED_STATISTICS]
@@ -175,18 +177,16 @@ def compare_at_equal_n(a: Sequence, b: Sequence, statistics: Sequence[str] = ("e
     ca, cb = np.array([index[v] for v in a]), np.array([index[v] for v in b])
     m, n_values, rng = min(len(a), len(b)), len(index), np.random.default_rng(seed)
 
-    def matched(rows_a: np.ndarray, rows_b: np.ndarray) -> Dict[str, np.ndarray]:
+    def matched(rows_a: np.ndarray, rows_b: np.ndarray) -> Dict[str, tuple]:
         sa = _side_at_m(rows_a, m, draws, rng, n_values, statistics)
         sb = _side_at_m(rows_b, m, draws, rng, n_values, statistics)
         return {s: (sa[s], sb[s]) for s in statistics}
 
     observed = matched(ca[None, :], cb[None, :])
-    full_a = {s: COUNTED_STATISTICS[s](_row_counts(ca[None, :], n_values), len(a))[0] for s in statistics}
-    full_b = {s: COUNTED_STATISTICS[s](_row_counts(cb[None, :], n_values), len(b))[0] for s in statistics}
-    boots = matched(ca[rng.integers(0, len(a), (n_boot, len(a)))], cb[rng.integers(0, len(b), (n_boot, len(b)))]) \
-        if n_boot else None
-    pooled = np.concatenate([ca, cb])
+    full = {s: (COUNTED_STATISTICS[s](_row_counts(ca[None, :], n_values), len(a))[0],
+                COUNTED_STATISTICS[s](_row_counts(cb[None, :], n_values), len(b))[0]) for s in statistics}
     if n_perm:
+        pooled = np.concatenate([ca, cb])
         order = np.argsort(rng.random((n_perm, pooled.size)), axis=1)
         perms = matched(pooled[order[:, :len(a)]], pooled[order[:, len(a):]])
     out = {}
@@ -194,16 +194,14 @@ def compare_at_equal_n(a: Sequence, b: Sequence, statistics: Sequence[str] = ("e
         va, vb = float(observed[s][0][0]), float(observed[s][1][0])
         diff = va - vb
         block = {"diff": diff, "values_at_n_matched": [va, vb], "n": [len(a), len(b)], "n_matched": m,
-                 "draws": draws if len(a) != len(b) else 0,
-                 "diff_unmatched": float(full_a[s] - full_b[s]), "values_unmatched": [float(full_a[s]), float(full_b[s])]}
-        if boots is not None:
-            d = boots[s][0] - boots[s][1]
-            block["diff_ci95"] = [float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975))]
+                 "draws": draws if len(a) != len(b) else 0, "diff_unmatched": float(full[s][0] - full[s][1]),
+                 "values_unmatched": [float(full[s][0]), float(full[s][1])]}
         if n_perm:
             d = perms[s][0] - perms[s][1]
             extreme = int(np.sum(np.abs(d) >= abs(diff) - 1e-12))
-            block.update({"permutation_p": (1 + extreme) / (1 + n_perm), "n_permutations": n_perm})
-        block["unit"] = "value (sets compared at n_matched; bootstrap and permutation over values)"
+            block.update({"permutation_p": (1 + extreme) / (1 + n_perm), "n_permutations": n_perm,
+                          "null_diff_95": [float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975))]})
+        block["unit"] = "value (sets compared at n_matched; permutation over values, group sizes kept)"
         out[s] = block
     return out
 

@@ -152,16 +152,18 @@ def measure_runs(out: Path, experiment: str) -> List[Tuple[str, Path, dict]]:
 
 def comparison_text(comp) -> str:
     """The interval and p-value of a comparison block, whichever test made it: Welch (``measure.stats.compare``),
-    equal-n permutation (``compare_at_equal_n``, with n_matched) or a paired bootstrap ({mean, ci95})."""
+    permutation (``compare_at_equal_n``: n_matched and the range chance gives) or a paired bootstrap ({mean, ci95})."""
     if not isinstance(comp, dict):
         return ""
     if "mean_diff_ci95" in comp:
         ci, p = comp["mean_diff_ci95"], comp.get("welch_p")
         return f" (Δ CI [{fmt(ci[0])}, {fmt(ci[1])}], p={fmt(p, 2)})"
-    if "diff_ci95" in comp:
-        ci, p = comp["diff_ci95"], comp.get("permutation_p")
+    if "permutation_p" in comp:
         at = f" at n={comp['n_matched']}" if "n_matched" in comp else ""
-        return f" (Δ{at} {fmt(comp.get('diff'))} CI [{fmt(ci[0])}, {fmt(ci[1])}], permutation p={fmt(p, 2)})"
+        band = comp.get("null_diff_95") or comp.get("diff_ci95")
+        what = "chance range" if "null_diff_95" in comp else "CI"
+        return (f" (Δ{at} {fmt(comp.get('diff'))}" + (f", {what} [{fmt(band[0])}, {fmt(band[1])}]" if band else "")
+                + f", permutation p={fmt(comp['permutation_p'], 2)})")
     if "ci95" in comp and "mean" in comp:
         return f" (Δ {fmt(comp)}, paired over contexts)"
     return ""
