@@ -158,3 +158,43 @@ def test_exact_probe_needs_a_persona_prompt_a_truth_and_contexts(tiny_model, tmp
     assert exact_probe(model, tokenizer, PROMPTS, cfg, 0) is None  # off
     probe = exact_probe(model, tokenizer, PROMPTS, cfg, 2)  # noise without card keys: no context, nothing logged
     assert probe is not None and probe.measure(model) == ({}, {})
+
+
+def test_kl_by_field_adds_up_to_the_sequence_kl_and_follows_the_card(tiny_model):
+    from measure.sampling import Generation
+    from rlhf.stages.ppo_stage import kl_by_field, sequence_kl_nats
+
+    _, tokenizer = tiny_model
+    texts = [" " + CARD, "Sure!\n" + CARD.replace("INTJ", "ENFP")]
+    gens, ratios, rng = [], [], np.random.default_rng(0)
+    for t in texts:
+        ids = tokenizer(t, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        gens.append(Generation(prompt="p", text=tokenizer.decode(ids, skip_special_tokens=True), token_ids=ids,
+                               token_texts=[], token_probs=[], topk_ids=[], topk_probs=[], entropy_bits=[],
+                               stopped_at_eos=True))
+        ratios.append(rng.normal(size=len(ids)))
+    by_field = kl_by_field(tokenizer, gens, ratios)
+    assert sum(by_field.values()) == pytest.approx(sequence_kl_nats({"persona": ratios}))
+    assert list(by_field)[:7] == ["first_name", "last_name", "gender", "age", "nationality", "ethnicity", "mbti"]
+    assert by_field["end_of_text"] == pytest.approx(np.mean([r[-1] for r in ratios]))  # EOS adds no text
+    assert by_field["preamble"] == pytest.approx(sum(ratios[1][:len(tokenizer("Sure!\n",
+                                                                              add_special_tokens=False)["input_ids"])]) / 2)
+
+
+def test_counted_attributes_of_policy_and_base_are_compared_at_equal_n():
+    from measure.sampling import Generation
+    from rlhf.stages.ppo_stage import equal_n_attributes
+
+    def gens(cards):
+        return {"persona": [Generation("p", c, [], [], [], [], [], [], True) for c in cards]}
+
+    many = [CARD.replace("Emily", name) for name in ("Ann", "Bo", "Cy", "Di", "Ed", "Flo", "Gus", "Hal")] * 5
+    few = many[:10] + ["garbage"] * 30  # the policy broke the format: 10 cards parse
+    policy, base = equal_n_attributes(gens(few), gens(many), seed=0)
+    assert policy["persona/n_matched/first_name"] == base["persona/n_matched/first_name"] == 10
+    assert policy["persona/equal_n/attribute_entropy_bits/gender"] == 0.0
+    # the base's 40 cards (8 names, 3 bits) taken to n = 10 lose what a plug-in entropy loses at n = 10
+    assert base["persona/equal_n/attribute_entropy_bits/first_name"] < 3.0 - 0.2
+    assert set(policy) == set(base)
+    same_policy, same_base = equal_n_attributes(gens(many), gens(many), seed=0)
+    assert same_policy == same_base

@@ -36,6 +36,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 from transformers import TrainerCallback
 
+from measure.config import SamplingConfig
 from measure.exact_attributes import ExactProbe, candidate_values, flat_metrics
 from measure.metrics.entropy import mean_per_completion, top_k_entropy_bits
 from measure.metrics.lexical import distinct_n
@@ -53,7 +54,12 @@ EXACT_BOOTSTRAP = 1000  # bootstrap resamples of the exact attribute intervals (
 
 
 def pooled_keys(k: int) -> List[str]:
-    return [metric_key(name, k=k) if "{k}" in name else metric_key(name) for name in POOLED]
+    return [metric_key(name, k=k) for name in POOLED]
+
+
+def recorded_k(gens: Sequence[Generation]) -> int:
+    """How many top-k probabilities the engine recorded per token (``sampling.top_k``); its default if none."""
+    return next((len(g.topk_probs[0]) for g in gens if g.topk_probs), SamplingConfig.top_k)
 
 
 def token_entropies(gens: Sequence[Generation], k: Optional[int] = None) -> Dict[str, float]:
@@ -61,8 +67,7 @@ def token_entropies(gens: Sequence[Generation], k: Optional[int] = None) -> Dict
 
     k is the number of top-k probabilities the engine recorded (``sampling.top_k``), read off the samples when
     not given; the key is ``top{k}_entropy_bits``."""
-    if k is None:
-        k = next((len(g.topk_probs[0]) for g in gens if g.topk_probs), 5)
+    k = recorded_k(gens) if k is None else k
     full = mean_per_completion([g.entropy_bits for g in gens])
     topk = mean_per_completion([top_k_entropy_bits(np.asarray(g.topk_probs)) if g.topk_probs else []
                                 for g in gens])
@@ -129,8 +134,7 @@ def diversity_metrics(samples: Dict[str, List[Generation]], sbert: bool = True,
     for key, gens in samples.items():
         for name, value in prompt_metrics(gens, key == "persona", sbert, k).items():
             out[f"diversity/{key}/{name}"] = value
-    if k is None:
-        k = next((len(g.topk_probs[0]) for gens in samples.values() for g in gens if g.topk_probs), 5)
+    k = recorded_k([g for gens in samples.values() for g in gens]) if k is None else k
     for name in pooled_keys(k):
         values = [out[f"diversity/{p}/{name}"] for p in samples]
         out[f"diversity/{name}"] = float(np.mean(values)) if not any(math.isnan(v) for v in values) else math.nan
