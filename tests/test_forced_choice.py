@@ -107,6 +107,20 @@ def test_pooling_known_answers():
         paired_comparison(lp, lp[:1])
 
 
+def test_intervals_hold_their_estimates_and_the_marginal_is_bias_corrected():
+    """The entropy of a mixture of few contexts is biased low: the bias-corrected marginal lies above the plug-in one,
+    in its basic bootstrap interval, and nearer the entropy of the mixture of many contexts."""
+    rng = np.random.default_rng(2)
+    population = np.log(rng.dirichlet(np.full(40, 0.3), size=20000))
+    truth = exact_summary(population, n_boot=10, seed=0)["marginal_entropy_bits"]["mean"]
+    s = exact_summary(population[:60], n_boot=1000, seed=0)
+    m = s["marginal_entropy_bits"]
+    assert m["mean"] < m["bias_corrected"] and m["ci95"][0] <= m["bias_corrected"] <= m["ci95"][1]
+    assert abs(m["bias_corrected"] - truth) < abs(m["mean"] - truth)
+    for key in ("conditional_entropy_bits", "covered_mass"):
+        assert s[key]["ci95"][0] <= s[key]["mean"] <= s[key]["ci95"][1], key
+
+
 def test_a_model_against_itself_gives_kl_zero_and_equal_entropies():
     rng = np.random.default_rng(1)
     lp = np.log(rng.dirichlet(np.ones(30), size=50) * 0.9)

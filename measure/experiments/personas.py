@@ -26,7 +26,8 @@ scores every candidate value (the truth's, or ``experiment.attribute_values``) b
 prompt format. ``models.<label>.attributes_exact.<attr>``: ``marginal_entropy_bits``, ``conditional_entropy_bits``,
 ``covered_mass`` ({mean, ci95, n_contexts}, bootstrap over contexts), the top values; ``comparison.attributes_exact``:
 ``conditional_kl_nats`` KL(aligned || base) and the entropy differences, paired on the same contexts, the base scored
-under the aligned model's prompt format so that the two see the same tokens.
+under the aligned model's prompt format so that the two see the same tokens (that reference's own marginal entropy
+and covered mass beside them: ``reference_*``).
 """
 from __future__ import annotations
 
@@ -272,9 +273,13 @@ class ExactRun:
             results["models"][label]["attributes_exact"] = exact_blocks(scored, n_boot, seed, truth)
         if {"base", "aligned"} <= set(self.scored):
             chat = self.cfg.model.aligned.chat
-            comparison = exact_comparison(self.scored["aligned"], self.base_by_format[chat], n_boot, seed)
-            for block in comparison.values():
+            reference = self.base_by_format[chat]
+            comparison = exact_comparison(self.scored["aligned"], reference, n_boot, seed)
+            reference_blocks = exact_blocks(reference, n_boot, seed)
+            for a, block in comparison.items():
                 block["reference"] = f"base scored under the aligned model's prompt format ({'chat' if chat else 'plain'})"
+                block["reference_marginal_entropy_bits"] = reference_blocks[a]["marginal_entropy_bits"]
+                block["reference_covered_mass"] = reference_blocks[a]["covered_mass"]
             results.setdefault("comparison", {})["attributes_exact"] = comparison
         figure = figs.plot_exact_attributes({label: results["models"][label]["attributes_exact"]
                                              for label in self.scored}, out_dir)

@@ -141,7 +141,7 @@ def plot_exact_attributes(blocks: Dict[str, dict], out_dir: Path) -> Path:
             pts = [(j, blocks[label][a][metric]) for j, a in enumerate(attrs) if a in blocks[label]]
             xs = np.array([x[j] + (i - (len(labels) - 1) / 2) * width for j, _ in pts])
             m = np.array([b["mean"] for _, b in pts])
-            err = np.array([[b["mean"] - b["ci95"][0], b["ci95"][1] - b["mean"]] for _, b in pts]).T
+            err = np.maximum(np.array([[b["mean"] - b["ci95"][0], b["ci95"][1] - b["mean"]] for _, b in pts]).T, 0)
             ax.errorbar(xs, m, yerr=err, fmt=marker, color=_color(label), capsize=3, ms=5,
                         label=f"{label}: {metric.replace('_bits', '').replace('_', ' ')}")
     truth = [(j, blocks[labels[0]][a].get("truth_entropy_bits")) for j, a in enumerate(attrs) if a in blocks[labels[0]]]

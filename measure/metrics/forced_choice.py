@@ -223,17 +223,27 @@ def bootstrap_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
     return counts / n
 
 
-def _interval(point: float, boots: np.ndarray, n: int) -> dict:
-    return {"mean": float(point), "ci95": [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))],
+def _interval(point: float, boots: np.ndarray, n: int, basic: bool = False) -> dict:
+    """{mean, ci95, n_contexts}: the percentile interval of ``boots``; or, with ``basic``, for a statistic biased
+    under resampling, the basic (reverse percentile) interval [2 point - q97.5, 2 point - q2.5] and the
+    ``bias_corrected`` estimate 2 point - mean(boots) it is centred on."""
+    lo, hi = float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
+    if not basic:
+        return {"mean": float(point), "ci95": [lo, hi], "n_contexts": int(n)}
+    return {"mean": float(point), "bias_corrected": float(2 * point - np.mean(boots)),
+            "ci95": [float(2 * point - hi), float(2 * point - lo)], "ci95_method": "basic bootstrap",
             "n_contexts": int(n)}
 
 
 def exact_summary(logprobs, n_boot: int = 2000, seed: int = 0) -> Dict[str, object]:
     """One model's forced-choice statistics over contexts, each ``{mean, ci95, n_contexts}`` (bootstrap over contexts).
 
-    ``marginal_entropy_bits``: entropy of the context-averaged distribution (``mean`` is its value on all contexts);
-    ``conditional_entropy_bits``: mean over contexts of each context's entropy; ``covered_mass``: mean mass on the
-    candidate set before renormalising (plus its ``min`` over contexts).
+    ``marginal_entropy_bits``: entropy of the context-averaged distribution (``mean`` is its value on all contexts).
+    The entropy of a mixture of n contexts is biased low (fewer contexts mix less: O(1/n)), and a resample, which
+    repeats contexts, more so; so it comes with ``bias_corrected`` (2 mean - mean of the resamples) and the basic
+    bootstrap interval centred on it, which may lie a little above ``mean``. ``conditional_entropy_bits``: mean
+    over contexts of each context's entropy; ``covered_mass``: mean mass on the candidate set before renormalising
+    (plus its ``min`` over contexts). Percentile intervals for the means.
     """
     log_q, covered = renormalise(logprobs)
     q = np.exp(log_q)
@@ -241,7 +251,7 @@ def exact_summary(logprobs, n_boot: int = 2000, seed: int = 0) -> Dict[str, obje
     conditional = entropy_bits(q, axis=1)
     w = bootstrap_weights(n, n_boot, seed)
     return {
-        "marginal_entropy_bits": _interval(entropy_bits(q.mean(0)), entropy_bits(w @ q, axis=1), n),
+        "marginal_entropy_bits": _interval(entropy_bits(q.mean(0)), entropy_bits(w @ q, axis=1), n, basic=True),
         "conditional_entropy_bits": _interval(conditional.mean(), w @ conditional, n),
         "covered_mass": {**_interval(covered.mean(), w @ covered, n), "min": float(covered.min())},
         "n_candidates": int(q.shape[1]),
@@ -264,7 +274,7 @@ def paired_comparison(logprobs_model, logprobs_base, n_boot: int = 2000, seed: i
     marg_point = entropy_bits(qm.mean(0)) - entropy_bits(qb.mean(0))
     marg_boot = entropy_bits(w @ qm, axis=1) - entropy_bits(w @ qb, axis=1)
     return {"conditional_kl_nats": _interval(kl.mean(), w @ kl, n),
-            "marginal_entropy_diff_bits": _interval(marg_point, marg_boot, n),
+            "marginal_entropy_diff_bits": _interval(marg_point, marg_boot, n, basic=True),
             "conditional_entropy_diff_bits": _interval(cond.mean(), w @ cond, n),
             "direction": "model - base"}
 
