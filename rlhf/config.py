@@ -278,9 +278,11 @@ class DiversityConfig:
     ground_truth: Optional[str] = "${cache_dir}/tinyworld/current/world/ground_truth.json"  # tiny world's truth
     # exact (teacher-forced) persona attribute distributions over the truth's values: scored at every measurement on
     # the prefixes of this many cards of the base policy (adapter off, drawn once per run, so every measurement is
-    # paired with the same contexts); ~0.1 s per card on the tiny-world base. 0 = off
-    exact_contexts: int = 24
-    final_exact_contexts: int = 100  # cards for the exact distributions of the final measurement (results.json)
+    # paired with the same contexts). ~0.22 s per card on the tiny-world base (one thread; all ~960 values of the 7
+    # attributes), so 16 cards add ~3.5 s to a measurement. 0 = off
+    exact_contexts: int = 16
+    # cards for the exact distributions of the final measurement (policy and base: ~30 s at 64; CIs of ~0.1 bit)
+    final_exact_contexts: int = 64
 
     def __post_init__(self):
         require(self.every >= 1, "diversity.every", self.every, "every >= 1")
