@@ -12,8 +12,8 @@ measurement, so a number logged during training and the same number measured aft
   ``value_format`` (" {value}\\n": the space after the colon, the value and the line break that ends the field,
   so " John" is not counted inside " Johnny").
 - ``score_contexts``: a (contexts x candidates) matrix of log p (nats) per attribute, through
-  ``measure.metrics.forced_choice.nested_candidate_logprobs`` (a card is run once; the trie of every attribute's
-  candidates is packed over its KV cache).
+  ``measure.scoring.nested_candidate_logprobs`` (a card is run once; the trie of every attribute's candidates is
+  packed over its KV cache).
 - ``exact_blocks`` / ``exact_comparison``: the results.json blocks (``measure.metrics.forced_choice`` pooling);
   ``ExactProbe``: contexts drawn from a base model once, the base scored once, any model scored against it.
 """
@@ -30,6 +30,7 @@ from measure.metrics.attributes import truth_distribution
 from measure.metrics.forced_choice import exact_summary, marginal_top, paired_comparison
 from measure.metrics.registry import key as registry_key
 from measure.persona_parse import ATTRIBUTES, field_prefixes
+from measure.scoring import nested_candidate_logprobs
 
 log = logging.getLogger(__name__)
 VALUE_FORMAT = " {value}\n"  # how the tiny world writes a value after "Key:" (format_card), its line break included
@@ -106,8 +107,6 @@ def score_contexts(model, tokenizer, prompt_ids: Sequence[int], cards: Sequence[
     format: " " after a Llama-2 ``[/INST]``). A card's contexts are prefixes of one another, so the card is run once
     (``forced_choice.nested_candidate_logprobs``) unless a prefix tokenizes differently alone (then it is run on its
     own). Attributes without contexts or candidates are left out; rows follow card order."""
-    from measure.metrics.forced_choice import nested_candidate_logprobs
-
     candidates: Dict[tuple, tuple] = {}  # (attribute, context's last line) -> (candidate ids, merges)
     rows: Dict[str, List[np.ndarray]] = {}
     merges: Dict[str, int] = {}

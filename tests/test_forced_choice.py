@@ -11,8 +11,8 @@ import torch
 from measure.exact_attributes import (ExactProbe, candidate_token_ids, candidate_values, card_contexts,
                                       contexts_per_attribute, exact_blocks, exact_comparison, flat_metrics,
                                       score_contexts)
-from measure.metrics.forced_choice import (candidate_logprobs, exact_summary, kl_nats, marginal_top,
-                                           nested_candidate_logprobs, paired_comparison, renormalise)
+from measure.metrics.forced_choice import exact_summary, kl_nats, marginal_top, paired_comparison, renormalise
+from measure.scoring import candidate_logprobs, nested_candidate_logprobs
 from measure.persona_parse import PERSONA_CARD_PROMPT, field_prefixes, field_spans, format_card
 from measure.prompts import encode_prompt
 
