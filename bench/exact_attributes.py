@@ -5,7 +5,11 @@ candidate value of the 7 attributes (the ground truth's: ~960 values, ~2,000 dis
 per card) on each card's prefixes through ``measure.exact_attributes.score_contexts``, and reports the time of
 each half. Target (issue 13): N = 200 contexts x 7 attributes in under a minute on 2 CPU cores.
 
-    python bench/exact_attributes.py [--base DIR] [--truth FILE] [--contexts 200] [--threads 2]
+    python bench/exact_attributes.py [--base DIR] [--truth FILE] [--contexts 200] [--threads 1]
+
+One thread by default: the scoring is many small matrix products, and two OpenMP threads on a 2-core machine that
+is also running anything else spin against each other (measured: 0.18 s per card on 1 thread, 0.12 on 2 threads
+on an idle machine, over 1 s on 2 threads beside one other busy process).
 
 Defaults read the tiny world of <cache_dir>/tinyworld/current (``python -m rlhf stage=pretrain`` builds it).
 The last line printed is one JSON object.
@@ -29,7 +33,7 @@ def main() -> None:
     parser.add_argument("--base", default=None, help="tiny-world base model dir (default: <cache>/tinyworld/current)")
     parser.add_argument("--truth", default=None, help="ground_truth.json (default: beside the base model's world)")
     parser.add_argument("--contexts", type=int, default=200, help="base cards whose prefixes are scored")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (0 = torch default)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0 = torch default)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
