@@ -59,7 +59,7 @@ def headline(k: int = DEFAULT_TOP_K) -> tuple:
     return ("reward", "kl", topk_key(k), "full_entropy_bits", "sbert_cosine")
 
 
-def flat_metrics(k: int = DEFAULT_TOP_K) -> Dict[str, str]:
+def scalar_sources(k: int = DEFAULT_TOP_K) -> Dict[str, str]:
     """{by_beta key: key in a run's final block} for the metrics that are one number per run."""
     return {**ALIASES, **{metric_key(m, k=k): metric_key(m, k=k) for m in POOLED}}
 
@@ -113,7 +113,7 @@ def _nested_value(block: dict, patterns: tuple, key: str):
 
 def pool_block(blocks: List[dict], k: int = DEFAULT_TOP_K) -> dict:
     """{by_beta key: {mean, ci95, n}} over runs' final (or base) blocks."""
-    entry = {name: seed_interval([b.get(src) for b in blocks]) for name, src in flat_metrics(k).items()}
+    entry = {name: seed_interval([b.get(src) for b in blocks]) for name, src in scalar_sources(k).items()}
     for name, (patterns, keys) in NESTED.items():
         entry[name] = {a: seed_interval([_nested_value(b, patterns, a) for b in blocks]) for a in keys}
     return entry
