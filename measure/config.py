@@ -15,7 +15,7 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING
@@ -159,6 +159,15 @@ class ExperimentConfig:
     persona_prompt: Optional[str] = None  # Exp 1 chat instruction; null = measure.persona_parse.PERSONA_INSTRUCTION
     persona_plain_prompt: Optional[str] = None  # Exp 1 base-model text; null = persona_parse.PERSONA_CARD_PROMPT
     ground_truth_file: Optional[str] = None  # tiny world's truth JSON (attribute distributions) for TV distances
+    # personas, exact attribute distributions (teacher forcing; measure/exact_attributes.py): the base model's cards
+    # whose prefixes are the contexts (200: CIs of a few hundredths of a bit on the tiny world; 0 = off)
+    n_contexts: int = 200
+    exact_context_tokens: int = 160  # tokens drawn per context card: up to its last attribute (the review is not needed)
+    # candidate values per attribute for a real model ({nationality: [American, ...]}); an attribute not listed takes
+    # the ground truth's values (ground_truth_file), and one with neither is not scored
+    attribute_values: Dict[str, List[str]] = field(default_factory=dict)
+    exact_value_format: str = " {value}\n"  # a value as written after "Key:": the tiny world's card format
+    exact_chat_separator: str = " "  # between a chat prompt and a card drawn as plain text (Llama-2: "[/INST] ")
     source_dir: Optional[str] = None  # attractor: a semantic run dir whose generations_<label>.jsonl are reused
     attractor_continuations: int = 20  # attractor: continuations per model of each perturbed representative
     # seed of the statistics: bootstrap intervals, permutation tests, chunk shuffles, k-means and t-SNE. Apart
@@ -180,6 +189,14 @@ class ExperimentConfig:
         require(self.ead_vocab_size >= 2, "experiment.ead_vocab_size", self.ead_vocab_size, "ead_vocab_size >= 2")
         require(self.attractor_continuations >= 2, "experiment.attractor_continuations",
                 self.attractor_continuations, "attractor_continuations >= 2")
+        require(self.n_contexts >= 0, "experiment.n_contexts", self.n_contexts, "n_contexts >= 0 (0 = off)")
+        require(self.exact_context_tokens >= 1, "experiment.exact_context_tokens", self.exact_context_tokens, ">= 1")
+        from measure.persona_parse import ATTRIBUTES
+
+        require(set(self.attribute_values) <= set(ATTRIBUTES), "experiment.attribute_values",
+                sorted(self.attribute_values), f"keys among {list(ATTRIBUTES)}")
+        require("{value}" in self.exact_value_format, "experiment.exact_value_format", self.exact_value_format,
+                "a string holding {value}")
         if self.name == "texts":  # the file itself is checked by check_inputs, not here (no filesystem in schemas)
             require(bool(self.texts_file), "experiment.texts_file", self.texts_file,
                     "an existing JSONL file of {model, text} lines")

@@ -5,7 +5,9 @@ Everyone who reads a generated customer persona goes through ``parse_persona``: 
 world's card format (``format_card``) and the looser shapes a chat model writes: any key case,
 ``Key: value`` or ``Key - value``, markdown bullets and bold, ``Name: First Last`` split in two, several
 fields on one line separated by commas, semicolons or full stops. It never raises on garbage; a field it
-cannot read is listed in ``missing``.
+cannot read is listed in ``missing``. The same key grammar gives ``field_prefixes`` (a card up to where each
+value begins: the contexts of the exact, teacher-forced attribute distributions) and ``field_spans`` (which
+characters belong to which field: the per-field breakdown of a sequence KL).
 
 The prompts are defined here, once, because both apps need them and ``measure`` never imports ``rlhf``:
 ``PERSONA_CARD_PROMPT`` (plain text that a base model continues with a card) and ``PERSONA_INSTRUCTION``
@@ -36,6 +38,7 @@ PERSONA_INSTRUCTION = PERSONA_INSTRUCTION_TEMPLATE.format(product=COFFEE_MACHINE
 
 # The persona's fields in the paper's order (Section 3.1), plus the review.
 FIELDS = ("first_name", "last_name", "gender", "age", "nationality", "ethnicity", "mbti", "review")
+ATTRIBUTES = FIELDS[:-1]  # the categorical attributes whose diversity is measured (everything but the review)
 # (field, label) as the tiny world writes a card, in card order. Demographics come before the names so a model
 # draws gender and nationality directly (a 3- and a 14-way choice) and the names given them, as the world does;
 # with names first, those shares would hinge on a ~700-way name choice being calibrated.
@@ -197,3 +200,39 @@ def parse_persona(text) -> ParsedPersona:
             values[name] = parsed
     missing = [name for name in FIELDS if values.get(name) is None]
     return ParsedPersona(**{k: v for k, v in values.items() if k in FIELDS}, missing=missing)
+
+
+def _keys(text: str):
+    """(field, key start, end of the key and its colon) of every field key in ``text``, in text order; a full-name
+    key ("Name:") is the field ``name``."""
+    for match in _KEY_RE.finditer(text):
+        name = KEY_ALIASES.get(re.sub(r"\s+", " ", match.group("key").lower()))
+        yield name, match.start(), len(text[:match.end()].rstrip(" \t"))
+
+
+def field_prefixes(text) -> Dict[str, str]:
+    """For each field, ``text`` up to where its value begins: through its key and colon, trailing spaces cut
+    ("Gender: Male\nAge:"), the contexts of a forced choice over the field's values
+    (``measure.exact_attributes``). The first key of each field wins, as in ``parse_persona``; the value of a
+    full-name key begins with the first name, so "Name:" gives ``first_name``'s prefix (and none for
+    ``last_name``)."""
+    if not isinstance(text, str):
+        return {}
+    out: Dict[str, str] = {}
+    for name, _, end in _keys(text):
+        name = "first_name" if name == "name" else name
+        out.setdefault(name, text[:end])
+    return out
+
+
+def field_spans(text) -> List[tuple]:
+    """``(field, start, end)`` character spans of ``text``: each key's field runs from the key to the next key
+    (so a field's label, value and line break are its own); text before the first key is ``preamble``. Full-name
+    keys are ``name``. Spans cover the text without gaps, in text order."""
+    if not isinstance(text, str) or not text:
+        return []
+    keys = list(_keys(text))
+    spans = [("preamble", 0, keys[0][1])] if keys and keys[0][1] > 0 else ([] if keys else [("preamble", 0, len(text))])
+    for i, (name, start, _) in enumerate(keys):
+        spans.append((name, start, keys[i + 1][1] if i + 1 < len(keys) else len(text)))
+    return spans

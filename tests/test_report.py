@@ -61,3 +61,28 @@ def test_what_this_run_shows_follows_the_numbers(tmp_path):
     low = write_report(_pipeline(tmp_path / "a", {"alpha0_beta0_seed0": 0.9}), {"steps": []})[0].read_text()
     high = write_report(_pipeline(tmp_path / "b", {"alpha0_beta0_seed0": 1.7}), {"steps": []})[0].read_text()
     assert "lower (significant" in low and "higher (not significant" in high
+
+
+def test_metric_names_and_top_k_come_from_the_registry(tmp_path):
+    """An entropy run at top_k = 3 is reported as top-3 (never a hard-coded top-5); persona attributes are reported
+    exact (teacher-forced) and at equal n, with units and directions from the registry."""
+    out = tmp_path / "pipe"
+    folder = out / "measure" / "entropy" / "alpha0_beta0_seed0"
+    _write(folder, {"top_k": 3, "models": {"base": {"top3_entropy_bits": {"mean": 1.2, "ci95": [1.1, 1.3]}},
+                                           "aligned": {"top3_entropy_bits": {"mean": 0.7, "ci95": [0.6, 0.8]}}},
+                    "comparison": {"welch_p": 1e-5, "mean_diff_ci95": [0.4, 0.6]}})
+    exact = lambda h: {"marginal_entropy_bits": {"mean": h, "ci95": [h - .1, h + .1], "n_contexts": 200}}  # noqa: E731
+    _write(out / "measure" / "personas" / "alpha0_beta0_seed0", {
+        "models": {"base": {"attributes_exact": {"first_name": exact(7.9)}, "attributes": {"first_name": {"entropy_bits": 5.9}}},
+                   "aligned": {"attributes_exact": {"first_name": exact(6.2)}, "attributes": {"first_name": {"entropy_bits": 4.8}}}},
+        "comparison": {"attributes_exact": {"first_name": {"conditional_kl_nats": {"mean": 0.8, "ci95": [0.7, 0.9]},
+                                                           "marginal_entropy_diff_bits": {"mean": -1.7, "ci95": [-1.8, -1.6]}}},
+                       "first_name_entropy_bits": {"diff": 0.2, "values_at_n_matched": [5.0, 4.8], "n_matched": 33,
+                                                   "permutation_p": 0.3, "null_diff_95": [-0.3, 0.3]}}})
+    page = write_report(out, {"steps": []})[0].read_text()
+    assert "top-3 entropy (bits)" in page and "top-5" not in page and "top5" not in page
+    assert "first_name exact marginal entropy (bits) [bits; more diverse: higher]" in page
+    assert "exact KL to base" in page and "0 (reference)" in page
+    assert "at n=33" in page and "chance range" in page
+    assert "first_name 7.90→6.20 (less diverse, KL 0.80 nats)" in page
+    assert "first_name 5.00→4.80 at n=33" in page

@@ -81,3 +81,50 @@ def test_findings_compare_cis_only_with_two_seeds_or_more(tmp_path):
     two = by_beta([fake_run(0.0, b, s, top5=1.0 + b + s / 10) for b in (0.0, 1.0) for s in (0, 1)])
     top5 = [line for line in findings(two) if "top5_entropy_bits" in line]
     assert top5 and "CIs overlap" in top5[0] and "2 and 2 seeds" in top5[0]
+
+
+def fake_run_with_base(beta, seed, top3, n_matched, exact_h):
+    """A run as the PPO stage now writes it: top_k 3, a final_base measured on as many samples, counted attribute
+    entropies at equal n on both sides, exact marginal entropies and KL by field."""
+    final = {"reward_model_score": 1.0, "sequence_kl_nats": 2.0 + beta, "top3_entropy_bits": top3,
+             "full_entropy_bits": 3.0, "sbert_cosine": 0.3, "kl_by_field/first_name": 0.5 + beta}
+    base = {"reward_model_score": 0.5, "top3_entropy_bits": 1.5, "full_entropy_bits": 3.5, "sbert_cosine": 0.25}
+    for a in ATTRIBUTES:
+        final[f"persona/attribute_entropy_bits/{a}"] = 2.0  # at the policy's own n: not what the cell reports
+        final[f"persona/equal_n/attribute_entropy_bits/{a}"] = 4.0 - beta
+        base[f"persona/equal_n/attribute_entropy_bits/{a}"] = 4.5
+        final[f"persona/n_matched/{a}"] = base[f"persona/n_matched/{a}"] = n_matched
+        final[f"persona/exact/{a}/marginal_entropy_bits"] = exact_h
+        final[f"persona/exact/{a}/conditional_kl_nats"] = 0.1 * beta
+        base[f"persona/exact/{a}/marginal_entropy_bits"] = 5.0
+    return {"stage": "ppo", "run": f"alpha0_beta{beta:g}_seed{seed}", "alpha": 0.0, "beta": beta, "seed": seed,
+            "top_k": 3, "final": final, "final_base": base, "baseline": {"top3_entropy_bits": 9.9}}
+
+
+def test_summary_base_line_is_measured_at_the_cells_n_and_top_k_follows_the_runs():
+    runs = [fake_run_with_base(b, s, 1.0 + b, n_matched=30 - 10 * b, exact_h=6.0 - b) for b in (0.0, 1.0) for s in (0, 1)]
+    res = summarize_runs(runs, min_seeds=1)
+    assert res["top_k"] == 3 and res["base_source"].startswith("final_base")
+    assert res["base"]["top3_entropy_bits"]["mean"] == 1.5  # the final measurement's base, not the step-0 9.9
+    rows = res["by_beta"]
+    assert "top3_entropy_bits" in rows[0] and "top5_entropy_bits" not in rows[0]
+    assert rows[1]["attribute_entropy_bits"]["age"]["mean"] == 3.0  # at equal n, not the raw 2.0
+    assert rows[1]["attribute_entropy_bits_unmatched"]["age"]["mean"] == 2.0
+    assert rows[1]["base"]["attribute_entropy_bits"]["age"]["mean"] == 4.5  # the base at that cell's n
+    assert rows[1]["n_matched"]["age"]["mean"] == 20
+    assert rows[0]["marginal_entropy_bits"]["first_name"]["mean"] == 6.0
+    assert rows[1]["conditional_kl_nats"]["mbti"]["mean"] == pytest.approx(0.1)
+    assert rows[1]["kl_by_field"]["first_name"]["mean"] == 1.5
+    assert any("top3_entropy_bits" in line for line in res["findings"])
+    assert any("marginal_entropy_bits.first_name" in line for line in res["findings"])
+    table = summary_table(rows)
+    assert "top3_entropy_bits" in table and "exact H(first_name)" in table
+
+
+def test_summary_figure_draws_the_exact_and_equal_n_panels(tmp_path):
+    from rlhf.stages.summary import summary_figure
+
+    runs = [fake_run_with_base(b, 0, 1.0 + b, 30, 6.0 - b) for b in (0.0, 0.05, 1.0)]
+    res = summarize_runs(runs, min_seeds=1)
+    summary_figure(res["by_beta"], res["base"], {"age": 5.7}, tmp_path / "summary_beta.png")
+    assert (tmp_path / "summary_beta.png").stat().st_size > 10_000

@@ -1,6 +1,8 @@
 """Figures 1-8 of Experiment 1: word clouds of first and last names, bar charts of nationality, ethnicity,
-personality type and gender, histograms of age and review length, and VADER compound distributions.
-Every figure is written even when a model produced nothing parseable (its panel says so)."""
+personality type and gender, histograms of age and review length, and VADER compound distributions; and
+``fig_exact_attributes``: the exact (teacher-forced) marginal and conditional entropy of each attribute with the
+ground truth's, and the covered mass. Every figure is written even when a model produced nothing parseable (its
+panel says so)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -120,3 +122,39 @@ def plot_all(parsed: Dict[str, list], reviews: Dict[str, List[str]], out_dir: Pa
                                       "Figure 8: review sentiment (VADER compound)", "compound score",
                                       "fig8_vader", out_dir, bins=20, range_=(-1, 1))
     return figures
+
+
+def plot_exact_attributes(blocks: Dict[str, dict], out_dir: Path) -> Path:
+    """Exact attribute distributions (teacher forcing): marginal and conditional entropy per attribute and model
+    with their bootstrap 95% intervals, the ground truth's entropy as a black tick; covered mass below."""
+    labels = list(blocks)
+    attrs = list(dict.fromkeys(a for label in labels for a in blocks[label]))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(7.0, 1.3 * len(attrs) + 2), 7), sharex=True)
+    if not attrs:
+        _empty(top, "no attribute had a context")
+        _empty(bottom)
+        return _save(fig, out_dir / "fig_exact_attributes.png")
+    x, width = np.arange(len(attrs)), 0.8 / max(len(labels), 1)
+    for i, label in enumerate(labels):
+        for ax, metric, marker in ((top, "marginal_entropy_bits", "o"), (top, "conditional_entropy_bits", "v"),
+                                   (bottom, "covered_mass", "s")):
+            pts = [(j, blocks[label][a][metric]) for j, a in enumerate(attrs) if a in blocks[label]]
+            xs = np.array([x[j] + (i - (len(labels) - 1) / 2) * width for j, _ in pts])
+            m = np.array([b["mean"] for _, b in pts])
+            err = np.maximum(np.array([[b["mean"] - b["ci95"][0], b["ci95"][1] - b["mean"]] for _, b in pts]).T, 0)
+            ax.errorbar(xs, m, yerr=err, fmt=marker, color=_color(label), capsize=3, ms=5,
+                        label=f"{label}: {metric.replace('_bits', '').replace('_', ' ')}")
+    truth = [(j, blocks[labels[0]][a].get("truth_entropy_bits")) for j, a in enumerate(attrs) if a in blocks[labels[0]]]
+    truth = [(j, h) for j, h in truth if h is not None]
+    if truth:
+        top.scatter([x[j] for j, _ in truth], [h for _, h in truth], marker="_", s=600, color="black",
+                    label="ground truth entropy", zorder=3)
+    top.set_ylabel("entropy (bits)")
+    top.set_title("Exact attribute distributions (teacher forcing on the base model's cards), 95% CI over contexts")
+    top.legend(fontsize=7, ncol=2)
+    bottom.set_ylabel("covered mass")
+    bottom.set_ylim(0, 1.05)
+    bottom.set_xticks(x)
+    bottom.set_xticklabels(attrs)
+    bottom.legend(fontsize=7)
+    return _save(fig, out_dir / "fig_exact_attributes.png")

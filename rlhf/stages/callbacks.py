@@ -3,15 +3,20 @@
 ``DiversityCallback`` samples, every ``every`` steps (and once before the first step, the base policy),
 ``sampling.n_samples`` completions of each probe prompt with the shared sampling engine (``diversity.sampling``)
 and scores them with the project's metric functions, so a number logged here equals the same number measured
-afterwards on the same samples:
+afterwards on the same samples. Every key is a key of ``measure.metrics.registry`` (k = ``sampling.top_k``):
 
-    diversity/<prompt>/full_entropy_bits, top5_entropy_bits   full-vocabulary and Eq. 3.2 entropy, per completion
+    diversity/<prompt>/full_entropy_bits, top{k}_entropy_bits  full-vocabulary and Eq. 3.2 entropy, per completion
     diversity/<prompt>/distinct_1, distinct_2                 measure.metrics.lexical.distinct_n
     diversity/<prompt>/sbert_cosine, tfidf_cosine             mean pairwise cosine (measure.metrics.similarity)
     diversity/<prompt>/vader_mean, vader_std                  VADER compound of the review (persona) or the text
-    diversity/persona/attribute_entropy_bits/<attr>           entropy of each parsed persona attribute
+    diversity/persona/attribute_entropy_bits/<attr>           plug-in entropy of each parsed persona attribute
+    diversity/persona/attribute_entropy_chao_shen_bits/<attr> its coverage-adjusted (Chao-Shen) entropy
     diversity/persona/missing_share/<field>                   share of cards missing each field
-    diversity/<metric>                                        the mean over prompts of the first six
+    diversity/persona/exact/<attr>/marginal_entropy_bits, conditional_entropy_bits, covered_mass,
+        conditional_kl_nats                                   exact (teacher-forced) distributions over the ground
+                                                              truth's values, on the base policy's own cards
+                                                              (``diversity.exact_contexts`` of them, drawn once)
+    diversity/<metric>                                        the mean over prompts of the POOLED metrics
     diversity/seconds, diversity/cost_share                   the callback's own cost, as a share of PPO step time
 
 TRL's PPO loop calls ``on_step_end``/``on_log`` (never ``on_step_begin``); all sampling happens on the main
@@ -19,6 +24,7 @@ process only.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -30,25 +36,42 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 from transformers import TrainerCallback
 
+from measure.config import SamplingConfig
+from measure.exact_attributes import ExactProbe, candidate_values, flat_metrics
 from measure.metrics.entropy import mean_per_completion, top_k_entropy_bits
 from measure.metrics.lexical import distinct_n
+from measure.metrics.registry import key as metric_key, metric, topk_key
 from measure.metrics.sentiment import vader_compound
-from measure.persona_parse import FIELDS, parse_persona
+from measure.persona_parse import ATTRIBUTES, FIELDS, parse_persona
 from measure.prompts import encode_prompt
 from measure.sampling import Generation, sample
 from rlhf.config import DiversityConfig, ProbePrompt
 
 log = logging.getLogger(__name__)
-ATTRIBUTES = ("first_name", "last_name", "gender", "age", "nationality", "ethnicity", "mbti")
-POOLED = ("full_entropy_bits", "top5_entropy_bits", "distinct_1", "distinct_2", "sbert_cosine", "tfidf_cosine")
+# registry keys pooled over prompts as diversity/<key> (top-k filled with sampling.top_k)
+POOLED = ("full_entropy_bits", "top{k}_entropy_bits", "distinct_1", "distinct_2", "sbert_cosine", "tfidf_cosine")
+EXACT_BOOTSTRAP = 1000  # bootstrap resamples of the exact attribute intervals (only point estimates are logged)
 
 
-def token_entropies(gens: Sequence[Generation]) -> Dict[str, float]:
-    """Mean over completions of each completion's mean per-token entropy: full vocabulary and top-k (bits)."""
+def pooled_keys(k: int) -> List[str]:
+    return [metric_key(name, k=k) for name in POOLED]
+
+
+def recorded_k(gens: Sequence[Generation]) -> int:
+    """How many top-k probabilities the engine recorded per token (``sampling.top_k``); its default if none."""
+    return next((len(g.topk_probs[0]) for g in gens if g.topk_probs), SamplingConfig.top_k)
+
+
+def token_entropies(gens: Sequence[Generation], k: Optional[int] = None) -> Dict[str, float]:
+    """Mean over completions of each completion's mean per-token entropy: full vocabulary and top-k (bits).
+
+    k is the number of top-k probabilities the engine recorded (``sampling.top_k``), read off the samples when
+    not given; the key is ``top{k}_entropy_bits``."""
+    k = recorded_k(gens) if k is None else k
     full = mean_per_completion([g.entropy_bits for g in gens])
     topk = mean_per_completion([top_k_entropy_bits(np.asarray(g.topk_probs)) if g.topk_probs else []
                                 for g in gens])
-    return {"full_entropy_bits": float(np.nanmean(full)), "top5_entropy_bits": float(np.nanmean(topk))}
+    return {"full_entropy_bits": float(np.nanmean(full)), topk_key(k): float(np.nanmean(topk))}
 
 
 def semantic_similarity(texts: Sequence[str], sbert: bool = True) -> Dict[str, float]:
@@ -64,17 +87,20 @@ def semantic_similarity(texts: Sequence[str], sbert: bool = True) -> Dict[str, f
 
 
 def persona_attributes(texts: Sequence[str]) -> Dict[str, float]:
-    """Per attribute: entropy (bits) of the parsed values and the share of cards missing each field."""
-    from measure.metrics.attributes import attribute_entropy_bits, missing_share
+    """Per attribute: plug-in and Chao-Shen entropy (bits) of the parsed values, and the share of cards missing
+    each field."""
+    from measure.metrics.attributes import attribute_entropy_bits, chao_shen_entropy_bits, missing_share
 
     cards = [parse_persona(t) for t in texts]
     out = {}
     for attr in ATTRIBUTES:
         values = [getattr(c, attr) for c in cards if getattr(c, attr) is not None]
-        out[f"attribute_entropy_bits/{attr}"] = attribute_entropy_bits(values) if values else math.nan
+        out[f"{metric_key('attribute_entropy_bits')}/{attr}"] = attribute_entropy_bits(values) if values else math.nan
+        out[f"{metric_key('attribute_entropy_chao_shen_bits')}/{attr}"] = (chao_shen_entropy_bits(values) if values
+                                                                          else math.nan)
     for name in FIELDS:
-        out[f"missing_share/{name}"] = missing_share(cards, name)
-    out["parse_ok_share"] = float(np.mean([c.ok for c in cards]))
+        out[f"{metric_key('missing_share')}/{name}"] = missing_share(cards, name)
+    out[metric_key("parse_ok_share")] = float(np.mean([c.ok for c in cards]))
     return out
 
 
@@ -83,10 +109,11 @@ def judged_text(text: str, is_persona: bool) -> str:
     return (parse_persona(text).review or "") if is_persona else text
 
 
-def prompt_metrics(gens: Sequence[Generation], is_persona: bool, sbert: bool = True) -> Dict[str, float]:
+def prompt_metrics(gens: Sequence[Generation], is_persona: bool, sbert: bool = True,
+                   k: Optional[int] = None) -> Dict[str, float]:
     """Every diversity metric of one prompt's completions (keys without the `diversity/<prompt>/` prefix)."""
     texts = [g.text for g in gens]
-    out = token_entropies(gens)
+    out = token_entropies(gens, k)
     out["distinct_1"], out["distinct_2"] = distinct_n(texts, 1), distinct_n(texts, 2)
     out.update(semantic_similarity(texts, sbert))
     compound = vader_compound([judged_text(t, is_persona) for t in texts])
@@ -95,17 +122,21 @@ def prompt_metrics(gens: Sequence[Generation], is_persona: bool, sbert: bool = T
     out["eos_share"] = float(np.mean([g.stopped_at_eos for g in gens]))
     if is_persona:
         out.update(persona_attributes(texts))
+    for name in out:  # every key is a row of measure/metrics/registry.py (KeyError naming it otherwise)
+        metric(name.split("/")[0])
     return out
 
 
-def diversity_metrics(samples: Dict[str, List[Generation]], sbert: bool = True) -> Dict[str, float]:
+def diversity_metrics(samples: Dict[str, List[Generation]], sbert: bool = True,
+                      k: Optional[int] = None) -> Dict[str, float]:
     """`diversity/...` keys for the completions of each probe prompt (``samples`` maps prompt key to them)."""
     out: Dict[str, float] = {}
     for key, gens in samples.items():
-        for name, value in prompt_metrics(gens, key == "persona", sbert).items():
+        for name, value in prompt_metrics(gens, key == "persona", sbert, k).items():
             out[f"diversity/{key}/{name}"] = value
-    for name in POOLED:
-        values = [out[f"diversity/{k}/{name}"] for k in samples]
+    k = recorded_k([g for gens in samples.values() for g in gens]) if k is None else k
+    for name in pooled_keys(k):
+        values = [out[f"diversity/{p}/{name}"] for p in samples]
         out[f"diversity/{name}"] = float(np.mean(values)) if not any(math.isnan(v) for v in values) else math.nan
     return out
 
@@ -118,6 +149,34 @@ def draw_samples(model, tokenizer, prompts: Sequence[ProbePrompt], cfg: Diversit
     return {p.key: sample(model, tokenizer, encode_prompt(tokenizer, p.text, chat=p.chat), scfg, prompt=p.text,
                           show_progress=False, name="diversity.sampling")
             for p in prompts}
+
+
+def base_view(policy):
+    """A context in which ``policy`` is the base model: its LoRA adapter disabled (PEFT), or the model itself."""
+    disable = getattr(policy, "disable_adapter", None)
+    return disable() if callable(disable) else contextlib.nullcontext()
+
+
+def exact_probe(policy, tokenizer, prompts: Sequence[ProbePrompt], cfg: DiversityConfig,
+                n_contexts: int) -> Optional[ExactProbe]:
+    """An ``ExactProbe`` on ``n_contexts`` cards of the base policy (adapter off) from the persona prompt, with the
+    ground truth's values as candidates; None when there is no persona prompt, no truth file or n_contexts is 0."""
+    persona = next((p for p in prompts if p.key == "persona"), None)
+    truth = read_truth(cfg.ground_truth)
+    values = candidate_values(truth)
+    if persona is None or not values or n_contexts <= 0:
+        return None
+    ids = encode_prompt(tokenizer, persona.text, chat=persona.chat)
+    with base_view(policy):
+        return ExactProbe.from_base(policy, tokenizer, ids, values, cfg.sampling, n_contexts, prompt=persona.text,
+                                    truth=truth)
+
+
+def read_truth(path: Optional[str]) -> Optional[dict]:
+    """The tiny world's ground-truth JSON at ``path``, or None when no such file."""
+    if not path or not Path(path).exists():
+        return None
+    return json.loads(Path(path).read_text())
 
 
 class DiversityCallback(TrainerCallback):
@@ -134,14 +193,24 @@ class DiversityCallback(TrainerCallback):
         self.log_fn, self.jsonl = log_fn, jsonl
         self.last_samples: Dict[str, List[Generation]] = {}
         self.last_metrics: Dict[str, float] = {}
+        self.last_exact: tuple = ({}, {})  # (exact blocks, comparison with the base) of the latest measurement
         self.history: List[dict] = []
         self.seconds = 0.0  # spent measuring during training (the baseline before step 1 is not counted)
         self._train_start: Optional[float] = None
+        self._probe: Optional[ExactProbe] = None
+        self._probe_ready = False
 
     def measure(self, step: int) -> Dict[str, float]:
         started = time.perf_counter()
-        self.last_samples = draw_samples(self.policy(), self.tokenizer, self.prompts, self.cfg)
-        metrics = diversity_metrics(self.last_samples, self.cfg.sbert)
+        policy = self.policy()
+        self.last_samples = draw_samples(policy, self.tokenizer, self.prompts, self.cfg)
+        metrics = diversity_metrics(self.last_samples, self.cfg.sbert, self.cfg.sampling.top_k)
+        if not self._probe_ready:  # the base's cards and scores, once per run (the same contexts every time)
+            self._probe = exact_probe(policy, self.tokenizer, self.prompts, self.cfg, self.cfg.exact_contexts)
+            self._probe_ready = True
+        if self._probe is not None:
+            self.last_exact = self._probe.measure(policy, EXACT_BOOTSTRAP, seed=step)
+            metrics.update(flat_metrics(*self.last_exact, prefix="diversity/persona/exact"))
         metrics["diversity/seconds"] = time.perf_counter() - started
         return metrics
 
@@ -156,8 +225,9 @@ class DiversityCallback(TrainerCallback):
                                      for k, v in row.items()}) + "\n")
         if self.log_fn is not None:
             self.log_fn(metrics, step)
-        log.info("step %d: top-5 entropy %.3f bits, full %.3f bits, SBERT cosine %.3f (%.1f s)", step,
-                 metrics["diversity/top5_entropy_bits"], metrics["diversity/full_entropy_bits"],
+        k = self.cfg.sampling.top_k
+        log.info("step %d: top-%d entropy %.3f bits, full %.3f bits, SBERT cosine %.3f (%.1f s)", step, k,
+                 metrics[f"diversity/{topk_key(k)}"], metrics["diversity/full_entropy_bits"],
                  metrics["diversity/sbert_cosine"], metrics["diversity/seconds"])
 
     def on_train_begin(self, args, state, control, **kwargs):

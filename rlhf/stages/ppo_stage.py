@@ -4,9 +4,12 @@ The preference set and reward model for ``preferences.alpha`` are built on first
 builds while the others of a multi-process run wait). The run's checkpoints and adapter live under
 ``<cache_dir>/ppo/alpha{alpha}_beta{beta}_seed{seed}/``; ``results.json``, ``diversity.jsonl`` and the
 figure go to the Hydra run directory. After training, a final measurement samples ``diversity.final_n_samples``
-completions per prompt and scores them: diversity (the callback's metrics), distance of each persona
-attribute to the tiny world's ground truth, the reward model's score, the annotator's quality utility,
-and the KL to the base model on those samples.
+completions per prompt from the policy and as many from the base (adapter off) and scores both: diversity (the
+callback's metrics), distance of each persona attribute to the tiny world's ground truth, the reward model's
+score, the annotator's quality utility (``final``, ``final_base``); the policy's KL to the base on its samples,
+in all and by card field (``kl_by_field/<field>``: where the policy spends its KL); counted persona statistics
+of both at equal n (``persona/equal_n/...``); and the exact attribute distributions of both on the prefixes of
+``diversity.final_exact_contexts`` base cards (``persona/exact/...``, full blocks under ``attributes_exact``).
 """
 from __future__ import annotations
 
@@ -22,12 +25,16 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
+from measure.exact_attributes import exact_blocks, flat_metrics
 from measure.loading import load_model
+from measure.metrics.registry import metric, topk_key
+from measure.persona_parse import ATTRIBUTES
 from measure.prompts import encode_prompt
 from measure.results import write_results
 from measure.tracking import wandb_run
 from rlhf.stages.annotator import quality_terms, quality_utility
-from rlhf.stages.callbacks import ATTRIBUTES, DiversityCallback, MetricsLogCallback, diversity_metrics, draw_samples
+from rlhf.stages.callbacks import (EXACT_BOOTSTRAP, DiversityCallback, MetricsLogCallback, base_view,
+                                   diversity_metrics, draw_samples, exact_probe, read_truth)
 from rlhf.stages.ppo import PPORun, load_value_and_reward, ppo_dir, run_name, use_cpu, world_size
 from rlhf.stages.preferences import load_or_build_preferences, preference_summary
 from rlhf.stages.reward import load_or_train_reward_model
@@ -72,73 +79,80 @@ def sweep_group(cfg) -> str:
 
 
 @torch.no_grad()
-def sequence_kl_nats(policy, tokenizer, samples: Dict[str, list], prompts) -> float:
-    """Mean over samples of sum_t [log pi(y_t) - log pi_0(y_t)] (nats): the k1 estimate of KL(pi || pi_0) on the
-    policy's own samples, pi_0 being the policy with its LoRA adapter off (the reference of Eq. 5.2)."""
-    totals = []
+def token_log_ratios(policy, tokenizer, samples: Dict[str, list], prompts) -> Dict[str, List[np.ndarray]]:
+    """Per sample, per generated token: log pi(y_t) - log pi_0(y_t) (nats), pi_0 being the policy with its LoRA
+    adapter off (the reference of Eq. 5.2); a sample without tokens gives an empty array."""
     device = next(policy.parameters()).device
     texts = {p.key: p for p in prompts}
+    out: Dict[str, List[np.ndarray]] = {}
     for key, gens in samples.items():
         prompt_ids = encode_prompt(tokenizer, texts[key].text, chat=texts[key].chat)
+        out[key] = []
         for g in gens:
             if not g.token_ids:
+                out[key].append(np.zeros(0))
                 continue
             ids = torch.tensor([prompt_ids + g.token_ids], device=device)
             logits = policy(input_ids=ids).logits[0, len(prompt_ids) - 1:-1].float()
-            with policy.disable_adapter():
+            with base_view(policy):
                 ref = policy(input_ids=ids).logits[0, len(prompt_ids) - 1:-1].float()
             target = ids[0, len(prompt_ids):, None]
-            lp = torch.log_softmax(logits, -1).gather(1, target).sum()
-            lp_ref = torch.log_softmax(ref, -1).gather(1, target).sum()
-            totals.append(float(lp - lp_ref))
+            ratio = torch.log_softmax(logits, -1).gather(1, target) - torch.log_softmax(ref, -1).gather(1, target)
+            out[key].append(ratio.squeeze(1).cpu().double().numpy())
+    return out
+
+
+def sequence_kl_nats(ratios: Dict[str, List[np.ndarray]]) -> float:
+    """Mean over samples of sum_t [log pi(y_t) - log pi_0(y_t)] (nats): the k1 estimate of KL(pi || pi_0) on the
+    policy's own samples (``token_log_ratios``; samples without tokens left out)."""
+    totals = [float(r.sum()) for rs in ratios.values() for r in rs if r.size]
     return float(np.mean(totals)) if totals else math.nan
 
 
-def truth_distribution(truth: dict, attr: str) -> Optional[Dict[str, float]]:
-    """The true distribution of one persona attribute; names are marginalised over nationality."""
-    if attr in truth:
-        return truth[attr]
-    conditional = truth.get(f"{attr}s_given_nationality")  # first_names_given_nationality, last_names_...
-    if conditional is None or "nationality" not in truth:
-        return None
-    marginal: Dict[str, float] = {}
-    for nationality, p_nat in truth["nationality"].items():
-        for value, p in conditional.get(nationality, {}).items():
-            marginal[value] = marginal.get(value, 0.0) + p_nat * p
-    return marginal
+def kl_by_field(tokenizer, gens: list, ratios: List[np.ndarray]) -> Dict[str, float]:
+    """The persona samples' sequence KL broken down by card field: per sample, the log-ratio summed over the tokens
+    of each field (its label, value and line break; ``measure.persona_parse.field_spans``), then the mean over
+    samples (a field a sample lacks counts 0). The fields add up to the persona prompt's sequence KL."""
+    from measure.metrics.attributes import fields_in_order, sum_by_field
+    from measure.persona_parse import field_spans
+
+    sums = []
+    for g, r in zip(gens, ratios):
+        if not r.size:
+            continue
+        ends = [len(tokenizer.decode(g.token_ids[:j + 1], skip_special_tokens=True)) for j in range(len(g.token_ids))]
+        sums.append(sum_by_field(r, ends, field_spans(g.text), len(g.text)))
+    names = fields_in_order(n for s in sums for n in s)
+    return {n: float(np.mean([s.get(n, 0.0) for s in sums])) for n in names}
 
 
 def truth_comparison(samples: Dict[str, list], truth_path: Optional[str]) -> Dict[str, float]:
     """Per persona attribute: TV distance to the ground truth and the truth's own entropy (bits)."""
-    from measure.metrics.attributes import tv_distance
+    from measure.metrics.attributes import truth_distribution, tv_distance
     from measure.metrics.entropy import entropy_bits
     from measure.persona_parse import parse_persona
 
-    if "persona" not in samples or not truth_path or not Path(truth_path).exists():
+    truth = read_truth(truth_path)
+    if "persona" not in samples or not truth:
         return {}
-    truth = json.loads(Path(truth_path).read_text())
     cards = [parse_persona(g.text) for g in samples["persona"]]
     out = {}
     for attr in ATTRIBUTES:
         probs = truth_distribution(truth, attr)
         if not probs:
             continue
-        total = sum(probs.values())
-        probs = {k: v / total for k, v in probs.items()}  # guard against rounding in the JSON
         values = [getattr(c, attr) for c in cards if getattr(c, attr) is not None]
         out[f"truth_entropy_bits/{attr}"] = float(entropy_bits(np.array(list(probs.values()))))
         out[f"tv_distance/{attr}"] = tv_distance(values, probs) if values else math.nan
     return out
 
 
-def final_measurement(run: PPORun, tokenizer, reward_model, cfg) -> tuple:
-    """(metrics, samples): diversity, truth distances, reward-model score, annotator quality and KL to the
-    base model, on fresh samples of the policy."""
+def sample_metrics(tokenizer, reward_model, cfg, samples: Dict[str, list]) -> Dict[str, float]:
+    """Diversity (the callback's metrics), truth distances, reward-model score and annotator quality of samples."""
     from rlhf.stages.reward import score_sequences
 
-    policy = run.peft_policy
-    samples = draw_samples(policy, tokenizer, cfg.ppo.prompts, cfg.diversity, n=cfg.diversity.final_n_samples)
-    out = {k.removeprefix("diversity/"): v for k, v in diversity_metrics(samples, cfg.diversity.sbert).items()}
+    out = {k.removeprefix("diversity/"): v
+           for k, v in diversity_metrics(samples, cfg.diversity.sbert, cfg.diversity.sampling.top_k).items()}
     out.update(truth_comparison(samples, cfg.diversity.ground_truth))
     scores, quality = [], []
     for p in cfg.ppo.prompts:
@@ -149,8 +163,68 @@ def final_measurement(run: PPORun, tokenizer, reward_model, cfg) -> tuple:
                                     cfg.preferences.annotator) for g in samples[p.key]]
     out["reward_model_score"] = float(np.mean(scores))
     out["annotator_quality"] = float(np.mean(quality))
-    out["sequence_kl_nats"] = sequence_kl_nats(policy, tokenizer, samples, cfg.ppo.prompts)
-    return out, samples
+    return out
+
+
+EQUAL_N = {"entropy_bits": "attribute_entropy_bits", "entropy_chao_shen_bits": "attribute_entropy_chao_shen_bits",
+           "distinct": "attribute_distinct"}  # measure.metrics.attributes statistic -> registry key
+
+
+def equal_n_attributes(policy_samples: Dict[str, list], base_samples: Dict[str, list], seed: int) -> tuple:
+    """(policy, base) dicts of ``persona/equal_n/<registry key>/<attr>``: each attribute's plug-in and Chao-Shen
+    entropy (bits) and distinct values with both sides at the smaller number of parsed values (the larger side
+    subsampled without replacement, averaged over draws), and ``persona/n_matched/<attr>`` in both."""
+    from measure.metrics.attributes import at_equal_n
+    from measure.persona_parse import parse_persona
+
+    out: Dict[str, dict] = {"policy": {}, "base": {}}
+    if "persona" not in policy_samples or "persona" not in base_samples:
+        return out["policy"], out["base"]
+    cards = {side: [parse_persona(g.text) for g in s["persona"]]
+             for side, s in (("policy", policy_samples), ("base", base_samples))}
+    for attr in ATTRIBUTES:
+        values = {side: [getattr(c, attr) for c in cs] for side, cs in cards.items()}
+        for stat, (vp, vb, m) in at_equal_n(values["policy"], values["base"], list(EQUAL_N), seed=seed).items():
+            out["policy"][f"persona/equal_n/{EQUAL_N[stat]}/{attr}"] = vp
+            out["base"][f"persona/equal_n/{EQUAL_N[stat]}/{attr}"] = vb
+            out["policy"][f"persona/n_matched/{attr}"] = out["base"][f"persona/n_matched/{attr}"] = m
+    return out["policy"], out["base"]
+
+
+def final_measurement(run: PPORun, tokenizer, reward_model, cfg) -> tuple:
+    """(final, final_base, exact, samples), on fresh samples.
+
+    ``final``: the policy's diversity, truth distances, reward-model score, annotator quality, KL to the base (in
+    all and by card field), counted attribute statistics at equal n with the base, exact attribute distributions.
+    ``final_base``: the same for the base (adapter off) on as many samples, so the summary's base line is measured
+    at the cells' n. ``exact``: the results.json blocks of the exact distributions of both, on the prefixes of
+    ``diversity.final_exact_contexts`` base cards.
+    """
+    policy = run.peft_policy
+    n = cfg.diversity.final_n_samples
+    samples = draw_samples(policy, tokenizer, cfg.ppo.prompts, cfg.diversity, n=n)
+    with base_view(policy):
+        base_samples = draw_samples(policy, tokenizer, cfg.ppo.prompts, cfg.diversity, n=n)
+        base = sample_metrics(tokenizer, reward_model, cfg, base_samples)
+    out = sample_metrics(tokenizer, reward_model, cfg, samples)
+    ratios = token_log_ratios(policy, tokenizer, samples, cfg.ppo.prompts)
+    out["sequence_kl_nats"] = sequence_kl_nats(ratios)
+    if "persona" in samples:
+        out.update({f"kl_by_field/{f}": v for f, v in kl_by_field(tokenizer, samples["persona"],
+                                                                  ratios["persona"]).items()})
+    matched_policy, matched_base = equal_n_attributes(samples, base_samples, cfg.ppo.seed)
+    out.update(matched_policy)
+    base.update(matched_base)
+    exact: dict = {}
+    probe = exact_probe(policy, tokenizer, cfg.ppo.prompts, cfg.diversity, cfg.diversity.final_exact_contexts)
+    if probe is not None:
+        blocks, comparison = probe.measure(policy, EXACT_BOOTSTRAP, seed=cfg.ppo.seed)
+        base_blocks = exact_blocks(probe.base, EXACT_BOOTSTRAP, cfg.ppo.seed, probe.truth)
+        exact = {"models": {"policy": blocks, "base": base_blocks}, "comparison": comparison,
+                 "n_cards": cfg.diversity.final_exact_contexts}
+        out.update(flat_metrics(blocks, comparison, prefix="persona/exact"))
+        base.update(flat_metrics(base_blocks, prefix="persona/exact"))
+    return out, base, exact, samples
 
 
 def trl_final(history: List[dict], last: int = 8) -> Dict[str, float]:
@@ -159,14 +233,14 @@ def trl_final(history: List[dict], last: int = 8) -> Dict[str, float]:
     return {k: float(np.mean([r[k] for r in rows])) for k in TRL_KEYS if rows and k in rows[0]}
 
 
-def diversity_figure(history: List[dict], path: Path, title: str) -> None:
+def diversity_figure(history: List[dict], path: Path, title: str, k: int = 5) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("diversity/top5_entropy_bits", "top-5 entropy (bits)"), ("diversity/full_entropy_bits",
-              "full entropy (bits)"), ("diversity/sbert_cosine", "SBERT cosine"),
+    panels = [(f"diversity/{topk_key(k)}", metric("top{k}_entropy_bits").title(k=k)),
+              ("diversity/full_entropy_bits", "full entropy (bits)"), ("diversity/sbert_cosine", "SBERT cosine"),
               ("objective/rlhf_reward", "RLHF reward"), ("objective/kl", "KL (nats)"),
               ("diversity/persona/missing_share/review", "review missing")]
     fig, axes = plt.subplots(2, 3, figsize=(12, 6))
@@ -213,13 +287,13 @@ def run_stage(cfg, out: Optional[Path] = None) -> dict:
         train_seconds = time.time() - trained
         if not main:
             return {}
-        final, samples = final_measurement(run, tokenizer, reward_model, cfg)
+        final, final_base, exact, samples = final_measurement(run, tokenizer, reward_model, cfg)
         final.update(trl_final(history))
         wb.log({f"final/{k}": v for k, v in final.items()}, step=max(run.trainer.state.global_step, 1))
     with open(out / "final_samples.jsonl", "w") as fh:
         for key, gens in samples.items():
             fh.writelines(json.dumps({"prompt": key, "text": g.text}) + "\n" for g in gens)
-    diversity_figure(history, out / "ppo_diversity.png", f"PPO {name}")
+    diversity_figure(history, out / "ppo_diversity.png", f"PPO {name}", k=cfg.diversity.sampling.top_k)
     baseline = next((h for h in history if "diversity/seconds" in h and h["step"] == 0), {})
     costs = [h["diversity/cost_share"] for h in history if "diversity/cost_share" in h]
     results = {
@@ -227,6 +301,10 @@ def run_stage(cfg, out: Optional[Path] = None) -> dict:
         "steps": cfg.ppo.steps, "world_size": world_size(), "adapter": str(run.adapter_dir),
         "reward_model": {"path": str(rm_dir), **rm_metrics}, "preferences": prefs,
         "final": final,
+        # the base policy (adapter off) measured like `final`, on as many samples: the summary's base line
+        "final_base": final_base,
+        "attributes_exact": exact,
+        "top_k": cfg.diversity.sampling.top_k,
         "baseline": {k.removeprefix("diversity/"): v for k, v in baseline.items() if k.startswith("diversity/")},
         "history": [h for h in history if "objective/kl" in h or "diversity/seconds" in h],
         "timing": {"wall_seconds": time.time() - started, "train_seconds": train_seconds,

@@ -16,28 +16,50 @@ import re
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple
 
+from measure.metrics.registry import metric, topk_key
 from measure.results import flatten
+from rlhf.stages.summary import headline
 
 log = logging.getLogger(__name__)
 
-# (experiment, label in the table, path inside models.<label>, path of the comparison block)
+# (experiment, registry key, path inside models.<label>, path of the comparison block); "{k}" is the entropy run's
+# top_k, "{attr}" each persona attribute of ATTRIBUTE_ROWS. Labels, units and directions come from the registry.
+ATTRIBUTE_ROWS = ("first_name", "age", "nationality", "mbti")
 KEY_METRICS = [
-    ("entropy", "top-5 entropy (bits)", "top5_entropy_bits.mean", "comparison"),
-    ("entropy", "full entropy (bits)", "full_entropy_bits.mean", "comparison.full_entropy_bits"),
-    ("semantic", "SBERT cosine", "sbert_cosine.mean", "comparison.sbert_cosine"),
-    ("semantic", "TF-IDF cosine", "tfidf_cosine.mean", "comparison.tfidf_cosine"),
-    ("semantic", "distinct-2", "distinct_2", "comparison.distinct_2"),
-    ("semantic", "Vendi (SBERT)", "vendi_sbert", "comparison.vendi_sbert"),
-    ("semantic", "k-means k", "clusters.k", None),
-    ("personas", "parse rate", "parse_rate", None),
-    ("personas", "first-name entropy (bits)", "attributes.first_name.entropy_bits", "comparison.first_name_entropy_bits"),
-    ("personas", "age entropy (bits)", "attributes.age.entropy_bits", "comparison.age_entropy_bits"),
-    ("personas", "nationality entropy (bits)", "attributes.nationality.entropy_bits", "comparison.nationality_entropy_bits"),
-    ("personas", "MBTI entropy (bits)", "attributes.mbti.entropy_bits", "comparison.mbti_entropy_bits"),
-    ("personas", "review VADER mean", "review_vader_compound.mean", "comparison.review_vader_compound"),
-    ("attractor", "return share", "return_share.mean", "comparison.return_share"),
-    ("attractor", "probability climb", "climb.mean", "comparison.climb"),
+    ("entropy", "top{k}_entropy_bits", "top{k}_entropy_bits.mean", "comparison"),
+    ("entropy", "full_entropy_bits", "full_entropy_bits.mean", "comparison.full_entropy_bits"),
+    ("semantic", "sbert_cosine", "sbert_cosine.mean", "comparison.sbert_cosine"),
+    ("semantic", "tfidf_cosine", "tfidf_cosine.mean", "comparison.tfidf_cosine"),
+    ("semantic", "distinct_2", "distinct_2", "comparison.distinct_2"),
+    ("semantic", "vendi_sbert", "vendi_sbert", "comparison.vendi_sbert"),
+    ("semantic", "clusters_k", "clusters.k", None),
+    ("personas", "parse_ok_share", "parse_rate", None),
+    ("personas", "attribute_entropy_bits", "attributes.{attr}.entropy_bits", "comparison.{attr}_entropy_bits"),
+    ("personas", "marginal_entropy_bits", "attributes_exact.{attr}.marginal_entropy_bits",
+     "comparison.attributes_exact.{attr}.marginal_entropy_diff_bits"),
+    ("personas", "conditional_kl_nats", None, "comparison.attributes_exact.{attr}.conditional_kl_nats"),
+    ("personas", "vader_mean", "review_vader_compound.mean", "comparison.review_vader_compound"),
+    ("attractor", "return_share", "return_share.mean", "comparison.return_share"),
+    ("attractor", "climb", "climb.mean", "comparison.climb"),
 ]
+
+
+def top_k(runs: List[Tuple[str, Path, dict]]) -> int:
+    """The k of the entropy experiment's top-k entropy (its results' ``top_k``; the paper's 5 when absent)."""
+    return int(next((res["top_k"] for _, _, res in runs if "top_k" in res), 5))
+
+
+def expanded_metrics(out: Path) -> List[tuple]:
+    """KEY_METRICS with their parameters filled in: (experiment, label, value path, comparison path)."""
+    k = top_k(measure_runs(out, "entropy"))
+    rows = []
+    for experiment, key, path, comp in KEY_METRICS:
+        params = [{"k": k, "attr": a} for a in ATTRIBUTE_ROWS] if "{attr}" in (path or "") + (comp or "") \
+            else [{"k": k}]
+        for p in params:
+            label = f"{metric(key).title(**p)} [{metric(key).unit}; more diverse: {metric(key).direction}]"
+            rows.append((experiment, label, path.format(**p) if path else None, comp.format(**p) if comp else None))
+    return rows
 
 
 def dig(obj, path: Optional[str]):
@@ -128,37 +150,61 @@ def measure_runs(out: Path, experiment: str) -> List[Tuple[str, Path, dict]]:
     return runs
 
 
+def comparison_text(comp) -> str:
+    """The interval and p-value of a comparison block, whichever test made it: Welch (``measure.stats.compare``),
+    permutation (``compare_at_equal_n``: n_matched and the range chance gives) or a paired bootstrap ({mean, ci95})."""
+    if not isinstance(comp, dict):
+        return ""
+    if "mean_diff_ci95" in comp:
+        ci, p = comp["mean_diff_ci95"], comp.get("welch_p")
+        return f" (Δ CI [{fmt(ci[0])}, {fmt(ci[1])}], p={fmt(p, 2)})"
+    if "permutation_p" in comp:
+        at = f" at n={comp['n_matched']}" if "n_matched" in comp else ""
+        band = comp.get("null_diff_95") or comp.get("diff_ci95")
+        what = "chance range" if "null_diff_95" in comp else "CI"
+        return (f" (Δ{at} {fmt(comp.get('diff'))}" + (f", {what} [{fmt(band[0])}, {fmt(band[1])}]" if band else "")
+                + f", permutation p={fmt(comp['permutation_p'], 2)})")
+    if "ci95" in comp and "mean" in comp:
+        return f" (Δ {fmt(comp)}, paired over contexts)"
+    return ""
+
+
 def metric_rows(out: Path) -> List[List[str]]:
-    """One row per key metric: base, then aligned at each beta (mean [CI]) with the test's p-value."""
+    """One row per key metric: base, then aligned at each beta (mean [CI]) with its comparison."""
     rows = []
-    for experiment, name, path, comp_path in KEY_METRICS:
+    for experiment, name, path, comp_path in expanded_metrics(out):
         runs = measure_runs(out, experiment)
         if not runs:
             continue
-        base = dig(runs[0][2], f"models.base.{path}")
-        cells = [experiment, name, fmt(base)]
-        for _, _, res in runs:
-            value = dig(res, f"models.aligned.{path}")
-            comp = dig(res, comp_path)
-            p = comp.get("welch_p") if isinstance(comp, dict) else None
-            ci = comp.get("mean_diff_ci95") if isinstance(comp, dict) else None
-            cells.append(fmt(value) + (f" (Δ CI [{fmt(ci[0])}, {fmt(ci[1])}], p={fmt(p, 2)})" if ci else ""))
-        rows.append(cells)
+        if path is None:  # a distance to the base: the comparison is the value
+            cells = [experiment, html.escape(name), "0 (reference)"] + [fmt(dig(res, comp_path)) for _, _, res in runs]
+        else:
+            cells = [experiment, html.escape(name), fmt(dig(runs[0][2], f"models.base.{path}"))]
+            cells += [fmt(dig(res, f"models.aligned.{path}")) + comparison_text(dig(res, comp_path))
+                      for _, _, res in runs]
+        if any(c not in ("–", "0 (reference)") for c in cells[2:]):
+            rows.append(cells)
     return rows
+
+
+def _direction_words(key: str, base: float, aligned: float) -> str:
+    more = metric(key).more_diverse(aligned, base)
+    return {True: "more diverse", False: "less diverse", None: "no change in diversity"}[more]
 
 
 def findings(out: Path, summary: Optional[dict]) -> List[str]:
     """Sentences built from the numbers: what fell, what did not, and how it moved with beta."""
     said = []
     runs = measure_runs(out, "entropy")
+    key = topk_key(top_k(runs))
     for name, _, res in runs:
-        base, aligned = dig(res, "models.base.top5_entropy_bits.mean"), dig(res, "models.aligned.top5_entropy_bits.mean")
+        base, aligned = dig(res, f"models.base.{key}.mean"), dig(res, f"models.aligned.{key}.mean")
         p = dig(res, "comparison.welch_p")
         if base is None or aligned is None:
             continue
         verdict = "lower" if aligned < base else "higher"
         sig = "significant" if p is not None and p < 0.05 else "not significant"
-        said.append(f"{name}: top-5 token entropy {fmt(aligned)} bits vs base {fmt(base)} — {verdict} "
+        said.append(f"{name}: {metric(key).title(k=top_k(runs))} {fmt(aligned)} vs base {fmt(base)} — {verdict} "
                     f"({sig}, Welch p = {fmt(p, 2)}).")
     for name, _, res in measure_runs(out, "semantic"):
         base, aligned = dig(res, "models.base.sbert_cosine.mean"), dig(res, "models.aligned.sbert_cosine.mean")
@@ -166,17 +212,39 @@ def findings(out: Path, summary: Optional[dict]) -> List[str]:
             said.append(f"{name}: mean pairwise SBERT cosine {fmt(aligned)} vs base {fmt(base)} "
                         f"({'more similar, less semantic diversity' if aligned > base else 'not more similar'}).")
     for name, _, res in measure_runs(out, "personas"):
-        moved = []
-        for attr in ("first_name", "age", "nationality", "mbti"):
-            b = dig(res, f"models.base.attributes.{attr}.entropy_bits")
-            a = dig(res, f"models.aligned.attributes.{attr}.entropy_bits")
-            if a is not None and b is not None and b > 0:
-                moved.append(f"{attr} {fmt(b, 2)}→{fmt(a, 2)}")
-        if moved:
-            said.append(f"{name}: persona attribute entropy (bits, base→aligned): {', '.join(moved)}.")
+        said += _persona_findings(name, res)
     if summary:
         for line in summary.get("findings", [])[:6]:
             said.append(str(line))
+    return said
+
+
+def _persona_findings(name: str, res: dict) -> List[str]:
+    """Persona attribute entropy: exact (teacher-forced, no n to match) where measured, and counted at equal n."""
+    said, exact, counted = [], [], []
+    for attr in ATTRIBUTE_ROWS:
+        b = dig(res, f"models.base.attributes_exact.{attr}.marginal_entropy_bits.mean")
+        a = dig(res, f"models.aligned.attributes_exact.{attr}.marginal_entropy_bits.mean")
+        kl = dig(res, f"comparison.attributes_exact.{attr}.conditional_kl_nats.mean")
+        if a is not None and b is not None:
+            exact.append(f"{attr} {fmt(b, 2)}→{fmt(a, 2)} ({_direction_words('marginal_entropy_bits', b, a)}"
+                         + (f", KL {fmt(kl, 2)} nats" if kl is not None else "") + ")")
+        comp = dig(res, f"comparison.{attr}_entropy_bits")
+        if isinstance(comp, dict) and "values_at_n_matched" in comp:
+            vb, va = comp["values_at_n_matched"]
+            p = comp.get("permutation_p")
+            counted.append(f"{attr} {fmt(vb, 2)}→{fmt(va, 2)} at n={comp['n_matched']} (p={fmt(p, 2)})")
+        elif isinstance(comp, dict) or dig(res, f"models.base.attributes.{attr}.entropy_bits") is not None:
+            b = dig(res, f"models.base.attributes.{attr}.entropy_bits")
+            a = dig(res, f"models.aligned.attributes.{attr}.entropy_bits")
+            if a is not None and b is not None and b > 0:
+                counted.append(f"{attr} {fmt(b, 2)}→{fmt(a, 2)}")
+    if exact:
+        said.append(f"{name}: exact persona attribute entropy (bits, base→aligned, teacher-forced on the base's "
+                    f"cards): {', '.join(exact)}.")
+    if counted:
+        said.append(f"{name}: persona attribute entropy counted over parsed cards (bits, base→aligned, at equal n): "
+                    f"{', '.join(counted)}.")
     return said
 
 
@@ -209,15 +277,22 @@ def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
     doc.heading(sections[2])
     if summary:
         rows = summary.get("by_beta", [])
-        keys = ["reward", "kl", "top5_entropy_bits", "full_entropy_bits", "sbert_cosine"]
+        keys = list(headline(summary.get("top_k", 5)))
         doc.table(["alpha", "beta", "seeds"] + keys,
                   [[fmt(r.get("alpha")), fmt(r.get("beta")), fmt(r.get("n_seeds"))] + [fmt(r.get(k)) for k in keys]
                    for r in rows])
-        attrs = sorted({a for r in rows for a in (r.get("attribute_entropy_bits") or {})})
-        if attrs:
-            doc.table(["alpha", "beta"] + [f"{a} entropy (bits)" for a in attrs],
-                      [[fmt(r.get("alpha")), fmt(r.get("beta"))] + [fmt(dig(r, f"attribute_entropy_bits.{a}")) for a in attrs]
-                       for r in rows])
+        for nested, title in (("attribute_entropy_bits", "entropy at equal n (bits); base at that n"),
+                              ("marginal_entropy_bits", "exact marginal entropy (bits); base"),
+                              ("conditional_kl_nats", "exact KL to base (nats)"),
+                              ("kl_by_field", "sequence KL in this card field (nats)")):
+            attrs = [a for a in dict.fromkeys(a for r in rows for a in (r.get(nested) or {}))
+                     if any(dig(r, f"{nested}.{a}.mean") is not None for r in rows)]
+            if attrs:
+                doc.table(["alpha", "beta"] + [f"{a} {title}" for a in attrs],
+                          [[fmt(r.get("alpha")), fmt(r.get("beta"))]
+                           + [fmt(dig(r, f"{nested}.{a}")) + (f"; {fmt(dig(r, f'base.{nested}.{a}'))}"
+                                                              if dig(r, f"base.{nested}.{a}.mean") is not None else "")
+                              for a in attrs] for r in rows])
         doc.figures(sorted((out / "summary").glob("*.png")))
         for name in sorted(p.name for p in (out / "ppo").glob("*")):
             doc.figures(sorted((out / "ppo" / name).glob("*.png")), caption=f"PPO run {name}")
