@@ -155,6 +155,22 @@ class ExperimentConfig:
     k_max: int = 20  # largest k tried; the paper found 14 clusters (Fig. 9), so 20 leaves room
     tsne_perplexity: float = 30.0  # the paper's t-SNE perplexity (Fig. 9, 10); clipped to n - 1 for small sets
     chunk_size: int = 20  # set-level metrics are compared over disjoint chunks of this many texts (independent units)
+    # lexical metrics are also computed on texts cut to this many tokens (shorter texts left out); null = the
+    # shortest of the sets' median lengths
+    length_control: Optional[int] = None
+    length_short_texts: str = "keep"  # texts shorter than length_control: keep (whole) | drop (left out)
+    equal_n_draws: int = 10  # set metrics at equal n: draws of the larger set subsampled to the smaller n, averaged
+    n_permutations: int = 200  # permutation tests of set metrics (smallest p 1/201); sizes kept
+    permutation_max_n: int = 500  # permutation tests run on a seeded sample of at most this many texts per set
+    self_bleu_references: int = 500  # self-BLEU: larger sets use a fixed seeded sample of this many references
+    min_silhouette: float = 0.25  # best mean silhouette below this: "no cluster structure", k null (Kaufman-Rousseeuw)
+    map_max_points: int = 1000  # t-SNE maps a seeded sample of at most this many texts per set
+    # SBERT reads at most this many word pieces per text; null = the model's own (256 for all-MiniLM-L6-v2, which
+    # was trained on 128): 128 halves the cost of long texts; results.json reports the share of texts cut
+    sbert_max_seq_length: Optional[int] = None
+    # SBERT measures (cosine, Vendi, clusters, map) of a larger set use a seeded sample of this many of its texts
+    # (embedding is the floor of the cost: ~40 texts/s on 2 busy cores); lexical measures use every text
+    sbert_max_texts: int = 2000
     ead_vocab_size: int = 50257  # V of expectation-adjusted distinct n-grams (Kirk et al. 2024 use GPT-2's)
     persona_prompt: Optional[str] = None  # Exp 1 chat instruction; null = measure.persona_parse.PERSONA_INSTRUCTION
     persona_plain_prompt: Optional[str] = None  # Exp 1 base-model text; null = persona_parse.PERSONA_CARD_PROMPT
@@ -186,6 +202,19 @@ class ExperimentConfig:
                 "2 <= k_min <= k_max")
         require(self.tsne_perplexity > 0, "experiment.tsne_perplexity", self.tsne_perplexity, "> 0")
         require(self.chunk_size >= 2, "experiment.chunk_size", self.chunk_size, "chunk_size >= 2")
+        require(self.length_control is None or self.length_control >= 1, "experiment.length_control",
+                self.length_control, "null or >= 1 (tokens)")
+        require(self.length_short_texts in ("keep", "drop"), "experiment.length_short_texts",
+                self.length_short_texts, "keep | drop")
+        require(self.equal_n_draws >= 1, "experiment.equal_n_draws", self.equal_n_draws, "equal_n_draws >= 1")
+        require(self.n_permutations >= 19, "experiment.n_permutations", self.n_permutations, "n_permutations >= 19")
+        require(self.permutation_max_n >= 2, "experiment.permutation_max_n", self.permutation_max_n, ">= 2")
+        require(self.self_bleu_references >= 2, "experiment.self_bleu_references", self.self_bleu_references, ">= 2")
+        require(-1 <= self.min_silhouette <= 1, "experiment.min_silhouette", self.min_silhouette, "-1 <= x <= 1")
+        require(self.sbert_max_seq_length is None or 8 <= self.sbert_max_seq_length <= 512,
+                "experiment.sbert_max_seq_length", self.sbert_max_seq_length, "null or 8..512 word pieces")
+        require(self.sbert_max_texts >= 2, "experiment.sbert_max_texts", self.sbert_max_texts, ">= 2")
+        require(self.map_max_points >= 2, "experiment.map_max_points", self.map_max_points, "map_max_points >= 2")
         require(self.ead_vocab_size >= 2, "experiment.ead_vocab_size", self.ead_vocab_size, "ead_vocab_size >= 2")
         require(self.attractor_continuations >= 2, "experiment.attractor_continuations",
                 self.attractor_continuations, "attractor_continuations >= 2")

@@ -68,3 +68,23 @@ def test_tsne_shapes_and_perplexity_clip(n):
 def test_tsne_of_identical_points_is_one_spot():
     Y = tsne_2d(np.tile([[0.6, 0.8, 0.0]], (10, 1)))
     assert Y.shape == (10, 2) and np.allclose(Y, 0)
+
+
+def test_no_cluster_structure_gives_k_none():
+    """Points from one Gaussian in 32-d: k-means still returns k clusters, but the best silhouette is far below
+    0.25 (Kaufman and Rousseeuw: no substantial structure), so k is not reported as a finding."""
+    X = np.random.default_rng(7).normal(size=(120, 32))
+    result = choose_k(X, 2, 8)
+    assert not result.structure and result.reported_k is None
+    assert result.best_silhouette < 0.25 and result.k >= 2  # the fit is kept (figures, representatives)
+    assert "no cluster structure" in result.note()
+    blobs = _blobs(np.random.default_rng(0), [np.array([5.0, 0, 0]), np.array([-5.0, 0, 0])])
+    assert choose_k(blobs, 2, 6).reported_k == 2 and choose_k(X, 2, 8, min_silhouette=-1).reported_k is not None
+
+
+def test_tsne_sample_maps_at_most_max_points():
+    from measure.metrics.clusters import tsne_sample
+
+    X = np.random.default_rng(8).normal(size=(60, 8))
+    Y = tsne_sample(X, max_points=20, perplexity=5)
+    assert Y.shape == (60, 2) and np.isfinite(Y[:, 0]).sum() == 20

@@ -37,3 +37,13 @@ def test_cached_model_and_edge_cases(sbert):
         embed("one string", sbert)
     with pytest.raises(ValueError):
         embed(["x"], sbert, batch_size=0)
+
+
+def test_truncation_is_reported(sbert):
+    from measure.embeddings import truncation_report
+
+    long = " ".join(["coffee"] * 400)  # 400 word pieces: SBERT reads the first 256 ([CLS] and [SEP] included)
+    report = truncation_report([long, "A short text."], sbert)
+    assert report["share"] == 0.5 and report["n_truncated"] == 1 and report["n"] == 2
+    assert report["max_seq_length"] == sbert.max_seq_length and report["max_word_pieces"] > 400
+    assert truncation_report([], sbert)["share"] == 0.0

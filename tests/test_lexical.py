@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from measure.metrics.lexical import (compression_ratio, distinct_n, ead, ead_averaged, ngrams, self_bleu,
-                                     self_bleu_per_text, words)
+                                     self_bleu_per_text, truncate_to_tokens, words)
+from measure.metrics.ngram_index import NgramIndex
 
 
 def test_words_lowercases_and_splits_punctuation():
@@ -73,7 +74,10 @@ def test_compression_ratio_compressed_once_over_the_concatenation():
 
 
 def _plain_sentence_bleu(hyp, refs, max_n=4, eps=0.1):
-    """nltk-style sentence BLEU with method1 smoothing, written as a plain loop over references."""
+    """nltk-style sentence BLEU with method1 smoothing, written as a plain loop over references; NaN for a
+    hypothesis with fewer than max_n tokens (it has no max_n-gram: BLEU-max_n is undefined)."""
+    if len(hyp) < max_n:
+        return float("nan")
     log_p = 0.0
     for k in range(1, max_n + 1):
         counts = Counter(ngrams(hyp, k))
@@ -98,6 +102,12 @@ def test_self_bleu_equals_plain_loop():
     tokens = [words(t) for t in texts]
     plain = [_plain_sentence_bleu(tokens[i], tokens[:i] + tokens[i + 1:]) for i in range(len(texts))]
     np.testing.assert_allclose(self_bleu_per_text(texts), plain, rtol=1e-12, atol=1e-12)
+    index = NgramIndex(texts, max_n=4)  # the vectorised path, all other texts as references
+    every = np.arange(len(texts))
+    np.testing.assert_allclose(index.self_bleu_per_text(every, every), plain, rtol=1e-12, atol=1e-12)
+    refs = np.array([0, 3, 5, 8, 13, 21, 26])  # a reference sample: hypotheses in it leave themselves out
+    sampled = [_plain_sentence_bleu(tokens[i], [tokens[j] for j in refs if j != i]) for i in range(len(texts))]
+    np.testing.assert_allclose(index.self_bleu_per_text(every, refs), sampled, rtol=1e-12, atol=1e-12)
 
 
 def test_self_bleu_known_answers():
@@ -105,3 +115,49 @@ def test_self_bleu_known_answers():
     assert self_bleu(["a b c d", "e f g h"]) == 0.0  # no shared unigram
     with pytest.raises(ValueError):
         self_bleu(["only one"])
+
+
+def test_bleu_4_of_texts_without_a_4_gram_is_nan_not_diverse():
+    """Ten identical one-word answers: no 4-gram, so BLEU-4 is undefined (smoothing used to give 0.18)."""
+    assert math.isnan(self_bleu(["Yes"] * 10))
+    assert np.isnan(self_bleu_per_text(["a b c", "a b c d"])[0])
+    assert self_bleu(["a b c", "a b c d", "a b c d"]) == pytest.approx(1.0)  # only the 4-token texts count
+
+
+def test_ngram_index_counts_equal_the_plain_definitions():
+    rng = np.random.default_rng(2)
+    vocab = ["the", "cat", "sat", "on", "mat", "dog", "ran", ",", "."]
+    texts = [" ".join(rng.choice(vocab, rng.integers(0, 15))) for _ in range(40)] + ["Zebra!"]
+    index = NgramIndex(texts, max_n=5)
+    for subset in (np.arange(len(texts)), np.array([1, 4, 9, 16, 25, 36, 40]), np.array([7])):
+        chosen = [texts[i] for i in subset]
+        for k in range(1, 6):
+            plain = distinct_n(chosen, k)
+            fast = index.distinct_n(subset, k)
+            assert (math.isnan(plain) and math.isnan(fast)) or fast == pytest.approx(plain, rel=1e-12)
+        assert index.ead_averaged(subset, 5, 1000) == pytest.approx(ead_averaged(chosen, 5, 1000), rel=1e-12)
+
+
+def test_ead_orders_live_in_v_to_the_n():
+    """An n-gram lives in a space of V ** n: EAD_n is about distinct-n whatever the pooled count C, instead of
+    saturating at V and growing without bound (passing 1) as the amount of text grows."""
+    rng = np.random.default_rng(3)
+    vocab = [f"w{i}" for i in range(1000)]
+    texts = [" ".join(rng.choice(vocab, 200)) for _ in range(500)]  # C = 99,500 bigrams: about 100 V
+    unique, total = len({g for t in texts for g in ngrams(words(t), 2)}), 500 * 199
+    one_v = unique / (1000 * (1 - (999 / 1000) ** total))  # one V for every order: saturated at V
+    assert one_v > 50
+    assert ead(texts, 2, vocab_size=1000) == pytest.approx(unique / (1e6 * (1 - (1 - 1e-6) ** total)), rel=1e-9)
+    assert 0.95 < ead(texts, 2, vocab_size=1000) < 1.01  # uniform draws: EAD about 1, as Liu et al. intend
+    half = texts[:20]  # and a chunk reads the same: the length adjustment no longer depends on the regime
+    assert ead(half, 2, vocab_size=1000) == pytest.approx(ead(texts, 2, vocab_size=1000), abs=0.05)
+
+
+def test_truncate_to_tokens_keeps_the_original_text():
+    text = "Grace Hopper's COBOL, 1906. And more words here"
+    assert truncate_to_tokens(text, 5) == "Grace Hopper's COBOL"
+    for n in range(1, 12):
+        assert words(truncate_to_tokens(text, n)) == words(text)[:n]
+    assert truncate_to_tokens("two words", 10) == "two words"
+    with pytest.raises(ValueError):
+        truncate_to_tokens(text, 0)

@@ -182,7 +182,8 @@ def measure_model(label: str, state: dict, n_boot: int, seed: int) -> Tuple[dict
         "return_share": summarize(back, n_boot, seed),
         "nearest_own_cluster_counts": np.bincount(nearest, minlength=clustering.k).tolist(),
         "prob_by_position": probability_curve(flat, n_boot, seed),
-        "unperturbed": {"n": len(unperturbed), "clusters_k": clustering.k,
+        "unperturbed": {"n": len(unperturbed), "clusters_k": clustering.reported_k, "clusters_k_fitted": clustering.k,
+                        "clusters_note": clustering.note(),
                         "silhouette": {str(k): v for k, v in clustering.silhouette.items()},
                         "early_prob": summarize(base_el["early_prob"], n_boot, seed),
                         "late_prob": summarize(base_el["late_prob"], n_boot, seed),
@@ -223,8 +224,10 @@ def run(cfg: MeasureConfig, out_dir: Path) -> dict:
 
 
 def _clusters(texts: List[str], exp, seed: int) -> Tuple[np.ndarray, Clustering]:
+    """SBERT rows and k-means clusters of a model's completions. Without cluster structure (best silhouette below
+    experiment.min_silhouette) the best fit still gives the representatives to perturb; results say so."""
     X = embed(texts, show_progress=True)
-    return X, choose_k(X, exp.k_min, exp.k_max, seed=seed)
+    return X, choose_k(X, exp.k_min, exp.k_max, seed=seed, min_silhouette=exp.min_silhouette)
 
 
 def _compare(a, b, n_boot: int, seed: int) -> dict:

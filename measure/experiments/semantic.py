@@ -32,10 +32,13 @@ def write_points(sets: Dict[str, TextSet], out_dir: Path, name: str = "points.js
     with open(path, "w") as fh:
         for label, ts in sets.items():
             for i, text in enumerate(ts.texts):
-                fh.write(json.dumps({"model": label, "index": i, "x": float(ts.tsne[i, 0]), "y": float(ts.tsne[i, 1]),
-                                     "cluster": int(ts.clustering.labels[i]),
-                                     "tfidf_point_mean": float(ts.per_text["tfidf_point_mean"][i]),
-                                     "sbert_point_mean": float(ts.per_text["sbert_point_mean"][i]),
+                x, y = (float(v) if np.isfinite(v) else None for v in ts.tsne[i])  # None: not in the mapped sample
+                point_tfidf, point_sbert = ts.per_text["tfidf_point_mean"][i], ts.per_text["sbert_point_mean"][i]
+                cluster = int(ts.clustering.labels[i])  # -1: not embedded (a large set embeds a sample)
+                fh.write(json.dumps({"model": label, "index": i, "x": x, "y": y,
+                                     "cluster": cluster if cluster >= 0 else None,
+                                     "tfidf_point_mean": float(point_tfidf) if np.isfinite(point_tfidf) else None,
+                                     "sbert_point_mean": float(point_sbert) if np.isfinite(point_sbert) else None,
                                      "text": text}) + "\n")
     return path
 
@@ -94,7 +97,8 @@ def log_wandb(namespace: str, results: dict, out_dir: Path, sets: Dict[str, Text
         for key in ("tfidf_cosine", "sbert_cosine"):
             scalars[f"{namespace}/{label}/{key}_mean"] = m[key]["mean"]
             scalars[f"{namespace}/{label}/{key}_std"] = m[key]["std"]
-        scalars[f"{namespace}/{label}/clusters_k"] = m["clusters"]["k"]
+        if m["clusters"]["k"] is not None:  # None: no cluster structure
+            scalars[f"{namespace}/{label}/clusters_k"] = m["clusters"]["k"]
     images = {f"{namespace}/{name}": wandb.Image(str(out_dir / f)) for name, f in results.get("figures", {}).items()}
     wandb.log({**scalars, **images})
     table = wandb.Table(columns=["model", "cluster", "text"])

@@ -4,8 +4,14 @@ model, on generations from any source (an API model, vLLM, a colleague's files).
 The file is JSONL, one ``{"model": label, "text": ...}`` per line (other keys are ignored); labels keep their
 first-seen order. Each label gets what Experiment 2 reports: distinct-1/2/3, EAD, self-BLEU, gzip compression
 ratio, TF-IDF and SBERT pairwise cosine (``tfidf_cosine.{mean,std}``, ``sbert_cosine.{mean,std}``), Vendi
-score, VADER compound, k-means clusters and the t-SNE maps (Figure 10 layout). Labels are compared pairwise
-(``comparison`` holds base vs aligned when both exist, else the first two labels; ``comparisons`` all pairs).
+score, VADER compound, k-means clusters and the t-SNE maps (Figure 10 layout), and the lexical metrics again on
+texts cut to a common length (``length_matched``). Labels are compared pairwise (``comparison`` holds base vs
+aligned when both exist, else the first two labels; ``comparisons`` all pairs) at equal n, by permutation test and
+over chunks (``measure.experiments.set_compare``). Empty texts are counted and left out; a label needs >= 2 texts.
+
+At scale (10,000 texts per label in about two minutes on 2 CPU cores, ``bench/texts.py``): self-BLEU against at
+most 500 references per set, SBERT measures on at most 2,000 texts per set, k chosen on a 2,000-point sample, the
+map on 1,000 points, permutation tests on at most 500 texts per set; the rest is linear in the number of tokens.
 """
 from __future__ import annotations
 

@@ -5,8 +5,10 @@ Tokenisation (``words``): lower-cased, split into runs of word characters and si
 "Hopper's" is ``hopper ' s`` and "1906." is ``1906 .``. Every metric here uses it, so the numbers of two
 models are comparable with each other (not with numbers computed under another tokenisation).
 
-Set-level metrics (distinct-n, EAD, compression ratio) depend on how many texts are pooled: compare sets of
-equal size.
+Set-level metrics (distinct-n, EAD, self-BLEU, compression ratio) depend on how many texts are pooled and on
+how long they are: compare sets of equal size (``measure.experiments.diversity`` does, and also on texts cut to
+a common number of tokens, ``truncate_to_tokens``). ``measure.metrics.ngram_index`` computes the same counts for
+any subset of a fixed pool of texts, vectorised; the functions here are the plain definitions it is tested on.
 """
 from __future__ import annotations
 
@@ -28,6 +30,17 @@ GPT2_VOCAB_SIZE = 50257  # the V Kirk et al. (2024) use in EAD; see ``ead``
 def words(text: str) -> List[str]:
     """The tokens every lexical metric counts: lower-cased word runs and single punctuation marks."""
     return TOKEN.findall(text.lower())
+
+
+def truncate_to_tokens(text: str, n_tokens: int) -> str:
+    """``text`` cut right after its ``n_tokens``-th token (the tokens of ``words``), original case and spacing
+    kept, so ``words(truncate_to_tokens(t, L)) == words(t)[:L]``; a text with fewer tokens is returned whole."""
+    if n_tokens < 1:
+        raise ValueError(f"n_tokens: {n_tokens} is out of range; accepted n_tokens >= 1")
+    for i, match in enumerate(TOKEN.finditer(text), start=1):
+        if i == n_tokens:
+            return text[:match.end()]
+    return text
 
 
 def sentences(text: str) -> List[str]:
@@ -75,19 +88,33 @@ def ead(texts: Sequence[str], n: int, vocab_size: int = GPT2_VOCAB_SIZE) -> floa
     Metric", ACL; used by Kirk et al. 2024, "Understanding the Effects of RLHF on LLM Generalisation and
     Diversity", ICLR):
 
-        EAD = N / (V * (1 - ((V - 1) / V) ** C))
+        EAD_n = N / (V_n * (1 - ((V_n - 1) / V_n) ** C)),   V_n = V ** n
 
-    with N the distinct n-grams and C all n-grams pooled over the set, and V the vocabulary size. The
-    denominator is the expected number of distinct items in C uniform draws from V, which removes most of
-    distinct-n's fall with length. Like Kirk et al.'s code, V is the same for every n (they use GPT-2's
-    50,257); pass the tokenizer's size to follow Liu et al. NaN when the set has no n-gram.
+    with N the distinct n-grams and C all n-grams pooled over the set. The denominator is the expected
+    number of distinct items in C uniform draws from the V_n possible n-grams (Liu et al. define it for
+    tokens, n = 1; an n-gram lives in a space of V ** n).
+
+    Why V ** n and not V for every n (as Kirk et al.'s code does): with one V, the denominator of an order
+    n >= 2 saturates at V once C exceeds a few V, so EAD_n becomes N / V, a count that grows with the amount
+    of text without bound (it passes 1). A set of 805 long answers is in that regime and a chunk of 20 is
+    not (C << V, where EAD_n is about distinct-n), so the same function ranked two sets one way on the whole
+    sets and the other way on chunks. With V ** n the orders n >= 2 stay in the C << V_n regime (EAD_n is
+    distinct-n with a small correction); order 1 still saturates near C ~ V, so EAD, like distinct-n, is
+    compared only at equal n and equal length (``measure.experiments.diversity``). ``vocab_size`` is V (the
+    tokenizer's size to follow Liu et al.; Kirk et al. use GPT-2's 50,257). NaN when the set has no n-gram.
     """
     if vocab_size < 2:
         raise ValueError(f"vocab_size: {vocab_size} is out of range; accepted vocab_size >= 2")
     unique, total = _pooled_ngram_counts(texts, n)
+    return ead_from_counts(unique, total, n, vocab_size)
+
+
+def ead_from_counts(unique: int, total: int, n: int, vocab_size: int = GPT2_VOCAB_SIZE) -> float:
+    """``ead`` from the counts of a set: ``unique`` distinct n-grams among ``total`` (NaN when total is 0)."""
     if total == 0:
         return float("nan")
-    expected = vocab_size * -math.expm1(total * math.log1p(-1.0 / vocab_size))  # V (1 - ((V-1)/V)^C), stable
+    space = float(vocab_size) ** n
+    expected = space * -math.expm1(total * math.log1p(-1.0 / space))  # V_n (1 - ((V_n - 1) / V_n)^C), stable
     return unique / expected
 
 
@@ -144,10 +171,13 @@ def self_bleu_per_text(texts: Sequence[str], max_n: int = 4, epsilon: float = 0.
     of the set as references. Higher = more like the rest of the set = less diverse.
 
     BLEU (Papineni et al. 2002) at sentence level, as nltk's ``sentence_bleu`` with ``method1`` smoothing:
-    modified precision p_k = sum_g min(count_i(g), max_{j != i} count_j(g)) / max(1, #k-grams of text i) for
+    modified precision p_k = sum_g min(count_i(g), max_{j != i} count_j(g)) / #k-grams of text i for
     k = 1..max_n, a zero numerator replaced by ``epsilon``; geometric mean with uniform weights; brevity
     penalty exp(1 - r / c) when the text's length c is below r, the other texts' length closest to c (ties:
-    the shorter). A text with no unigram match (or no tokens) scores 0. Exact, in O(total n-grams).
+    the shorter). A text with no unigram match scores 0. A text with fewer than ``max_n`` tokens has no
+    ``max_n``-gram, so its BLEU-``max_n`` is undefined: NaN (smoothing would invent the missing precisions:
+    ten identical one-word texts would score 0.1 ** 0.75 = 0.18, which reads as diverse). Exact, in
+    O(total n-grams).
     """
     if isinstance(texts, str):
         raise ValueError("texts must be a sequence of strings, not one string")
@@ -162,6 +192,9 @@ def self_bleu_per_text(texts: Sequence[str], max_n: int = 4, epsilon: float = 0.
     scores = np.zeros(len(texts))
     for i, toks in enumerate(tokens):
         c = len(toks)
+        if c < max_n:
+            scores[i] = np.nan
+            continue
         log_p = 0.0
         for k in range(1, max_n + 1):
             counts = Counter(ngrams(toks, k))
@@ -169,7 +202,7 @@ def self_bleu_per_text(texts: Sequence[str], max_n: int = 4, epsilon: float = 0.
             if k == 1 and matched == 0:
                 log_p = None
                 break
-            log_p += math.log((matched or epsilon) / max(1, sum(counts.values()))) / max_n
+            log_p += math.log((matched or epsilon) / sum(counts.values())) / max_n
         if log_p is None:
             continue  # score 0
         r = _closest_other_length(sorted_lengths, c)
@@ -179,5 +212,8 @@ def self_bleu_per_text(texts: Sequence[str], max_n: int = 4, epsilon: float = 0.
 
 
 def self_bleu(texts: Sequence[str], max_n: int = 4) -> float:
-    """Mean self-BLEU over the set (see ``self_bleu_per_text``)."""
-    return float(self_bleu_per_text(texts, max_n).mean())
+    """Mean self-BLEU over the texts that have one (see ``self_bleu_per_text``); NaN when none has
+    ``max_n`` tokens."""
+    scores = self_bleu_per_text(texts, max_n)
+    scores = scores[~np.isnan(scores)]
+    return float(scores.mean()) if scores.size else float("nan")

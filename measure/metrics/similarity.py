@@ -3,8 +3,11 @@ Buckley 1988) and of SBERT embeddings, plus the Vendi score (Friedman and Dieng 
 
 Every statistic over pairs is computed without an n x n matrix, so 100k texts fit in memory:
 - mean over the pairs i < j from the sum s of the unit vectors: sum_{i != j} x_i.x_j = ||s||^2 - sum_i ||x_i||^2;
-- std over the pairs i < j from the sum of squared cosines sum_{i,j} (x_i.x_j)^2 = ||X^T X||_F^2, a d x d
-  Gram when d <= n, else accumulated over row blocks of X X^T (memory O(block * n));
+- std over the pairs i < j from the sum of squared cosines sum_{i,j} (x_i.x_j)^2 = ||X^T X||_F^2: a d x d
+  Gram when d <= n (SBERT); for sparse rows (TF-IDF) X^T X in blocks of columns, which costs
+  sum_i nnz(x_i)^2, linear in n for texts of bounded length (the row route, X X^T, costs sum over terms of
+  their document frequency squared: quadratic in n, as every text shares "the"); dense rows with d > n over
+  row blocks of X X^T (memory O(block * n));
 - each point's mean similarity to the others (the colour of Figure 10): (x_i.s - ||x_i||^2) / (n - 1).
 
 Vectors are rows. A zero row (a text with no TF-IDF term) has cosine 0 with everything, itself included,
@@ -18,7 +21,8 @@ from typing import Dict, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-BLOCK_ROWS = 2048  # rows of X X^T held at once when the d x d route does not apply
+BLOCK_ROWS = 2048  # rows of X X^T held at once when the d x d route does not apply (dense rows, d > n)
+BLOCK_COLS = 2048  # columns of X^T X held at once for sparse rows
 
 
 def _check_rows(X):
@@ -43,6 +47,13 @@ def _as_float64(X):
 def _sum_squared_cosines(X) -> float:
     """sum_{i,j} (x_i . x_j)^2 = ||X^T X||_F^2 = ||X X^T||_F^2, never forming an n x n matrix."""
     n, d = X.shape
+    if sp.issparse(X):
+        Xt, Xc = X.T.tocsr(), X.tocsc()
+        total = 0.0
+        for start in range(0, d, BLOCK_COLS):
+            block = Xt @ Xc[:, start:start + BLOCK_COLS]  # d x block, sparse
+            total += float(np.sum(block.data * block.data))
+        return total
     if d <= n:
         gram = X.T @ X  # d x d
         gram = gram.toarray() if sp.issparse(gram) else gram
@@ -74,6 +85,18 @@ def pairwise_cosine_stats(X) -> Dict[str, float]:
     return {"mean": mean, "std": math.sqrt(max(mean_sq - mean * mean, 0.0)), "n": n, "n_pairs": n_ordered // 2}
 
 
+def pairwise_cosine_mean(X) -> float:
+    """Mean cosine similarity over the n(n-1)/2 distinct pairs of rows of X (rows unit or zero), O(n d):
+    ``pairwise_cosine_stats(X)["mean"]`` without the std's Gram."""
+    X = _as_float64(X)
+    n = X.shape[0]
+    if n < 2:
+        raise ValueError(f"pairwise cosine needs at least 2 vectors; got {n}")
+    nonzero = _check_rows(X)
+    s = np.asarray(X.sum(axis=0)).ravel()
+    return (float(s @ s) - nonzero.sum()) / (n * (n - 1))
+
+
 def point_mean_similarity(X) -> np.ndarray:
     """Each row's mean cosine similarity to the n - 1 other rows (Figure 10's colour), in O(n d)."""
     X = _as_float64(X)
@@ -90,14 +113,30 @@ def tfidf_vectors(texts: Sequence[str]) -> sp.csr_matrix:
     L2-normalised rows), fitted on ``texts`` alone, so a set's similarity does not depend on what it is
     compared with. A set without any term gives all-zero rows (cosine 0) instead of an error.
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    return tfidf_from_counts(term_counts(texts))
+
+
+def term_counts(texts: Sequence[str]) -> sp.csr_matrix:
+    """Term counts under ``TfidfVectorizer``'s analyzer (sklearn ``CountVectorizer`` defaults); (n, 1) zeros
+    when no text has a term. TF-IDF of any subset of rows (``tfidf_from_counts``) equals ``tfidf_vectors`` of
+    those texts alone: terms absent from the subset are zero columns, which change no row."""
+    from sklearn.feature_extraction.text import CountVectorizer
 
     if isinstance(texts, str):
         raise ValueError("texts must be a sequence of strings, not one string")
     try:
-        return sp.csr_matrix(TfidfVectorizer().fit_transform(list(texts)), dtype=np.float64)
+        return sp.csr_matrix(CountVectorizer().fit_transform(list(texts)), dtype=np.float64)
     except ValueError:  # "empty vocabulary": no text has a term
         return sp.csr_matrix((len(texts), 1), dtype=np.float64)
+
+
+def tfidf_from_counts(counts) -> sp.csr_matrix:
+    """TF-IDF rows (smooth idf fitted on these rows, L2-normalised; zero rows stay zero) from term counts."""
+    import sklearn
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):  # called per subset: no checks
+        return sp.csr_matrix(TfidfTransformer().fit_transform(counts), dtype=np.float64)
 
 
 def cosine_matrix(X) -> np.ndarray:
