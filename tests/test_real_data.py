@@ -1,4 +1,4 @@
-"""Real answers (AlpacaEval, Phi-2 SFT vs its DPO twin; /work/shared/data/real/README.md) through
+"""Real answers (AlpacaEval, Phi-2 SFT vs its DPO twin; ../shared/data/real/README.md beside the checkout) through
 `experiment=texts`: the aligned answers are far longer, and what whole-text lexical metrics call a loss of
 diversity shrinks once every answer is cut to a common length."""
 from __future__ import annotations
