@@ -74,14 +74,10 @@ def pairwise_cosine_stats(X) -> Dict[str, float]:
     E[c^2] - E[c]^2 in float64, so it is exact to about 1e-8 absolute (near 0 for identical texts).
     """
     X = _as_float64(X)
+    mean = pairwise_cosine_mean(X)  # checks n >= 2 and the rows
     n = X.shape[0]
-    if n < 2:
-        raise ValueError(f"pairwise cosine needs at least 2 vectors; got {n}")
-    nonzero = _check_rows(X)
-    s = np.asarray(X.sum(axis=0)).ravel()
     n_ordered = n * (n - 1)
-    mean = (float(s @ s) - nonzero.sum()) / n_ordered  # the diagonal holds 1 per nonzero row
-    mean_sq = (_sum_squared_cosines(X) - nonzero.sum()) / n_ordered
+    mean_sq = (_sum_squared_cosines(X) - _check_rows(X).sum()) / n_ordered  # the diagonal holds 1 per nonzero row
     return {"mean": mean, "std": math.sqrt(max(mean_sq - mean * mean, 0.0)), "n": n, "n_pairs": n_ordered // 2}
 
 
