@@ -28,6 +28,7 @@ STAGE_FUNCTIONS = {
     "pretrain": "rlhf.world.pretrain",
     "preferences": "rlhf.stages.preferences",
     "reward": "rlhf.stages.reward",
+    "predict": "rlhf.stages.predict",
     "ppo": "rlhf.stages.ppo_stage",
     "summary": "rlhf.stages.summary",
 }

@@ -27,6 +27,7 @@ from measure.persona_parse import PERSONA_INSTRUCTION
 PERSONA_PROMPT = PERSONA_INSTRUCTION
 LORA_ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 KL_ESTIMATORS = ("k1", "k3")
+PPO_REWARDS = ("model", "control")
 
 
 def sampling_config(**values) -> SamplingConfig:
@@ -249,9 +250,17 @@ class PPOConfig:
     resume: bool = True  # continue from <cache_dir>/ppo/<run>/checkpoint when it matches this config
     threads: int = 0  # torch CPU threads of every RLHF stage; 0 = torch's default (1 is faster on a busy machine)
     prompts: List[ProbePrompt] = field(default_factory=paper_prompts)
+    # what PPO maximises: `model` = the reward model of preferences.alpha; `control` = the positive control's own
+    # utility, control.weight * [card's control.attribute == control.value] (rlhf/stages/control.py), no reward model
+    reward: str = "model"
+    # share of the rollouts on the persona prompt (the one whose attributes are measured); null = every prompt equally
+    persona_share: Optional[float] = None
 
     def __post_init__(self):
         require_finite(self, "ppo")
+        require(self.reward in PPO_REWARDS, "ppo.reward", self.reward, " | ".join(PPO_REWARDS))
+        require(self.persona_share is None or 0 < self.persona_share <= 1, "ppo.persona_share", self.persona_share,
+                "null or 0 < share <= 1")
         require(self.beta >= 0, "ppo.beta", self.beta, "beta >= 0")
         require(self.steps >= 1, "ppo.steps", self.steps, "steps >= 1")
         require(self.batch_size >= 2, "ppo.batch_size", self.batch_size, "batch_size >= 2")
@@ -309,13 +318,73 @@ class DiversityConfig:
 class SummaryConfig:
     runs: Optional[str] = None  # a multirun dir (or any dir) searched for PPO results.json; None: latest sweep
     min_seeds: int = 2  # (alpha, beta) cells with fewer seeds are reported but flagged
+    predict: Optional[str] = None  # the predict stage's folder (or results.json): the cells' predicted blocks
 
     def __post_init__(self):
         require(self.min_seeds >= 1, "summary.min_seeds", self.min_seeds, ">= 1")
 
 
+@dataclass
+class ControlConfig:
+    """The positive control (rlhf/stages/control.py): an annotator term that rewards one attribute value directly,
+    u = weight * [card's attribute == value], with the closed form pi*(value) = p0 e^{w/beta} / (p0 e^{w/beta} + 1 - p0).
+    `ppo.reward=control` trains on it; the predict stage gives p0 and the closed form."""
+
+    attribute: str = "nationality"  # a card attribute (measure.persona_parse.ATTRIBUTES)
+    value: str = "American"  # the base model writes it on ~21% of cards
+    weight: float = 1.0  # w, in the utility's units
+
+    def __post_init__(self):
+        from measure.persona_parse import ATTRIBUTES
+
+        require_finite(self, "control")
+        require(self.attribute in ATTRIBUTES, "control.attribute", self.attribute, " | ".join(ATTRIBUTES))
+        require(bool(self.value), "control.value", self.value, "a non-empty attribute value")
+        require(self.weight > 0, "control.weight", self.weight, "weight > 0")
+
+
+@dataclass
+class PredictConfig:
+    """stage=predict (rlhf/stages/predict.py): the KL-optimal targets before any training, from base samples.
+
+    For each (alpha, beta) the optimum pi*(y) ~ pi0(y) exp(r(y) / beta) is approximated by self-normalised
+    importance resampling of ``n_samples`` base samples per prompt, once with r = the annotator's true utility and
+    once with r = the reward model's score (``reward_models[i]`` is the model of ``alphas[i]``)."""
+
+    n_samples: int = 2000  # M base samples per prompt (the issue's floor is 2,000)
+    alphas: List[float] = field(default_factory=lambda: [0.0])
+    reward_models: List[str] = field(default_factory=list)  # one path per alpha ([] = true utility only)
+    betas: List[float] = field(default_factory=lambda: [0.05, 0.1, 0.2, 0.5])  # the cells' betas
+    control_betas: List[float] = field(default_factory=lambda: [0.5, 1.0])  # the positive control's betas
+    frontier_points: int = 25  # betas of the drawn frontier, log-spaced over [frontier_min_beta, frontier_max_beta]
+    frontier_min_beta: float = 0.01
+    frontier_max_beta: float = 10.0
+    best_of_n: List[int] = field(default_factory=lambda: [2, 4, 8, 16, 32, 64])
+    min_ess: float = 30.0  # an effective sample size below this is "beyond resolution": no number is given
+    entropy_n: int = 100  # cards per entropy draw: the trained models' diversity.final_n_samples (the study sets it)
+    entropy_draws: int = 200  # resampling draws averaged per entropy at n = entropy_n
+    sampling: SamplingConfig = field(default_factory=lambda: sampling_config(
+        n_predict=II("ppo.response_length"), batch_size=100, top_k=5, seed=II("seed")))
+
+    def __post_init__(self):
+        require_finite(self, "predict")
+        require(self.n_samples >= 100, "predict.n_samples", self.n_samples, ">= 100 (2,000 for the study)")
+        require(len(self.alphas) > 0 and all(a >= 0 for a in self.alphas), "predict.alphas", self.alphas,
+                "a non-empty list of alpha >= 0")
+        require(len(self.reward_models) in (0, len(self.alphas)), "predict.reward_models", self.reward_models,
+                f"[] or one path per alpha ({len(self.alphas)})")
+        require(all(b >= 0 for b in self.betas + self.control_betas), "predict.betas", self.betas, "beta >= 0")
+        require(self.frontier_points >= 2, "predict.frontier_points", self.frontier_points, ">= 2")
+        require(0 < self.frontier_min_beta < self.frontier_max_beta, "predict.frontier_min_beta",
+                self.frontier_min_beta, "0 < frontier_min_beta < frontier_max_beta")
+        require(all(n >= 2 for n in self.best_of_n), "predict.best_of_n", self.best_of_n, "n >= 2")
+        require(self.min_ess >= 1, "predict.min_ess", self.min_ess, ">= 1")
+        require(self.entropy_n >= 2, "predict.entropy_n", self.entropy_n, ">= 2")
+        require(self.entropy_draws >= 1, "predict.entropy_draws", self.entropy_draws, ">= 1")
+
+
 # Every stage of the app; `rlhf/__main__.py` maps each to its function. The study is its own app (rlhf.study).
-STAGES = ("pretrain", "preferences", "reward", "ppo", "summary")
+STAGES = ("pretrain", "preferences", "reward", "predict", "ppo", "summary")
 
 
 @dataclass
@@ -337,6 +406,8 @@ class RlhfConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     diversity: DiversityConfig = field(default_factory=DiversityConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
     summary: SummaryConfig = field(default_factory=SummaryConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
 

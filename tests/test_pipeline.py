@@ -171,6 +171,39 @@ def test_demo_test_end_to_end_then_reuse_by_config_and_inputs(tmp_path):
     assert [n for n, m in again.items() if m["reused"]] == ["bandit/table1", "bandit/simulate"]
 
 
+def _numbers(obj, prefix=""):
+    """Every number of a results.json by its path, leaving out timings and paths (they differ between runs)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k != "eps" and not k.endswith("_s") and not any(s in k for s in ("seconds", "timing", "wall", "per_s",
+                                                                                "cost_share")):
+                yield from _numbers(v, f"{prefix}.{k}")
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _numbers(v, f"{prefix}[{i}]")
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        yield prefix, obj
+
+
+def test_two_cold_demo_test_runs_give_identical_numbers(tmp_path):
+    """Every random init (reward and value heads, LoRA, data order, samples) comes from the config's seeds: two
+    cold studies into fresh caches write the same numbers in every results.json (predictions, PPO runs, positive
+    control, summary, experiments, bandit)."""
+    runs = []
+    for name in ("a", "b"):
+        done = run_app("rlhf.study", *_study(tmp_path / name), timeout=900)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+        runs.append({str(p.relative_to(tmp_path / name / "demo")): dict(_numbers(json.loads(p.read_text())))
+                     for p in sorted((tmp_path / name / "demo").rglob("results.json"))})
+    a, b = runs
+    assert set(a) == set(b) and {"predict/results.json", "summary/results.json"} <= set(a)
+    assert any(k.startswith("ppo/control_") for k in a)
+    differ = [(f, k, v, b[f].get(k)) for f in a for k, v in a[f].items()
+              if not (v == b[f].get(k) or (v != v and b[f].get(k) != b[f].get(k)))]  # NaN == NaN
+    assert not differ, differ[:10]
+    assert sum(len(v) for v in a.values()) > 3000
+
+
 def _bandit_step(tmp_path, **kw):
     from rlhf.study.steps import Step
 

@@ -183,13 +183,16 @@ class DiversityCallback(TrainerCallback):
     """Every ``cfg.every`` PPO steps (and before the first), measure the policy's diversity and log it.
 
     ``policy`` returns the current policy (the LoRA model, adapter on); ``log_fn`` receives (metrics, step)
-    on the main process (wandb); ``jsonl`` (optional) gets one line per measurement. The samples and
+    on the main process (wandb); ``jsonl`` (optional) gets one line per measurement; ``extra`` adds metrics of
+    the same samples (the PPO stage's true utility, reward score and KL: the over-optimisation curve). The samples and
     metrics of the latest measurement stay in ``last_samples`` and ``last_metrics``.
     """
 
     def __init__(self, policy: Callable[[], object], tokenizer, prompts: Sequence[ProbePrompt], cfg: DiversityConfig,
-                 log_fn: Optional[Callable[[dict, int], None]] = None, jsonl: Optional[Path] = None):
+                 log_fn: Optional[Callable[[dict, int], None]] = None, jsonl: Optional[Path] = None,
+                 extra: Optional[Callable[[object, Dict[str, List[Generation]]], Dict[str, float]]] = None):
         self.policy, self.tokenizer, self.prompts, self.cfg = policy, tokenizer, list(prompts), cfg
+        self.extra = extra  # (policy, samples) -> more metrics of the same samples (the PPO stage's truth/*)
         self.log_fn, self.jsonl = log_fn, jsonl
         self.last_samples: Dict[str, List[Generation]] = {}
         self.last_metrics: Dict[str, float] = {}
@@ -205,6 +208,8 @@ class DiversityCallback(TrainerCallback):
         policy = self.policy()
         self.last_samples = draw_samples(policy, self.tokenizer, self.prompts, self.cfg)
         metrics = diversity_metrics(self.last_samples, self.cfg.sbert, self.cfg.sampling.top_k)
+        if self.extra is not None:
+            metrics.update(self.extra(policy, self.last_samples))
         if not self._probe_ready:  # the base's cards and scores, once per run (the same contexts every time)
             self._probe = exact_probe(policy, self.tokenizer, self.prompts, self.cfg, self.cfg.exact_contexts)
             self._probe_ready = True

@@ -44,12 +44,30 @@ def training_hash(cfg: PPOConfig, reward_path: str) -> str:
     return config_hash({"ppo": fields, "reward": str(reward_path)})
 
 
-def prompt_dataset(tokenizer, prompts: Sequence[ProbePrompt], n: int):
-    """A `datasets.Dataset` of ``n`` tokenised prompts cycling through ``prompts`` (PPO's queries)."""
+def prompt_order(keys: Sequence[str], n: int, persona_share: Optional[float] = None) -> List[int]:
+    """Indices into ``keys`` for ``n`` queries: cycling through every prompt, or with ``persona_share`` of them on
+    the persona prompt (rounded per block of 100) and the rest cycling through the others."""
+    if persona_share is None or "persona" not in keys:
+        return [i % len(keys) for i in range(n)]
+    persona = keys.index("persona")
+    others = [i for i in range(len(keys)) if i != persona] or [persona]
+    out, j = [], 0
+    for i in range(n):
+        if (i % 100) < round(persona_share * 100):
+            out.append(persona)
+        else:
+            out.append(others[j % len(others)])
+            j += 1
+    return out
+
+
+def prompt_dataset(tokenizer, prompts: Sequence[ProbePrompt], n: int, persona_share: Optional[float] = None):
+    """A `datasets.Dataset` of ``n`` tokenised prompts (PPO's queries) in ``prompt_order``."""
     from datasets import Dataset
 
     ids = [encode_prompt(tokenizer, p.text, chat=p.chat) for p in prompts]
-    return Dataset.from_dict({"input_ids": [ids[i % len(ids)] for i in range(n)]})
+    order = prompt_order([p.key for p in prompts], n, persona_share)
+    return Dataset.from_dict({"input_ids": [ids[i] for i in order]})
 
 
 def lora_config(cfg: PPOConfig):
@@ -133,7 +151,8 @@ class PPORun:
         self.tokenizer.padding_side = "left"  # PPO appends responses to the queries: pad on the left
         args = ppo_args(self.cfg, self.work_dir, remaining, world_size(), use_cpu(self.cfg.base.device),
                         seed=self.cfg.seed + 7919 * start)  # a resumed run does not replay the first one's draws
-        dataset = prompt_dataset(self.tokenizer, self.cfg.prompts, remaining * self.cfg.batch_size)
+        dataset = prompt_dataset(self.tokenizer, self.cfg.prompts, remaining * self.cfg.batch_size,
+                                 self.cfg.persona_share)
         # the checkpoint is written last in each step, so it holds that step's diversity measurement too
         callbacks = self.callbacks + [CheckpointCallback(self.checkpoint_root, self.cfg.checkpoint_every, self.hash,
                                                          lambda: (self.unwrapped, self.trainer.optimizer))]

@@ -44,6 +44,28 @@ log = logging.getLogger(__name__)
 TRL_KEYS = ("objective/kl", "objective/rlhf_reward", "objective/scores", "policy/entropy_avg", "objective/entropy")
 
 
+def control_run_name(beta: float, seed: int) -> str:
+    return f"control_beta{beta:g}_seed{seed}"
+
+
+def reward_id_hash(reward_id: str) -> str:
+    from measure.tiny import config_hash
+
+    return config_hash({"reward": reward_id})
+
+
+def control_reward(cfg, tokenizer, device) -> tuple:
+    """(reward, value) for the positive control: the control's utility as TRL's reward model, and a value model
+    on the base weights with a new head drawn from ``ppo.seed``."""
+    from rlhf.stages.control import ControlReward
+    from rlhf.stages.reward import init_reward_model
+
+    ids = [encode_prompt(tokenizer, p.text, chat=p.chat) for p in cfg.ppo.prompts]
+    reward = ControlReward(tokenizer, ids, cfg.control.attribute, cfg.control.value, cfg.control.weight)
+    value = init_reward_model(cfg.ppo.base.path, tokenizer, cfg.ppo.seed)
+    return reward.to(device).eval(), value.to(device)
+
+
 def reward_model_for(cfg) -> tuple:
     """(reward model dir, its held-out metrics, preference summary) for ``cfg.preferences``, built if missing.
 
@@ -79,26 +101,35 @@ def sweep_group(cfg) -> str:
 
 
 @torch.no_grad()
-def token_log_ratios(policy, tokenizer, samples: Dict[str, list], prompts) -> Dict[str, List[np.ndarray]]:
+def token_log_ratios(policy, tokenizer, samples: Dict[str, list], prompts,
+                     base_logprobs: Optional[Dict[str, List[np.ndarray]]] = None) -> Dict[str, List[np.ndarray]]:
     """Per sample, per generated token: log pi(y_t) - log pi_0(y_t) (nats), pi_0 being the policy with its LoRA
-    adapter off (the reference of Eq. 5.2); a sample without tokens gives an empty array."""
+    adapter off (the reference of Eq. 5.2); a sample without tokens gives an empty array. ``base_logprobs``, when
+    given, receives log pi_0(y_t) per token (the annotator's typicality term reads it)."""
     device = next(policy.parameters()).device
     texts = {p.key: p for p in prompts}
     out: Dict[str, List[np.ndarray]] = {}
     for key, gens in samples.items():
         prompt_ids = encode_prompt(tokenizer, texts[key].text, chat=texts[key].chat)
         out[key] = []
+        if base_logprobs is not None:
+            base_logprobs[key] = []
         for g in gens:
             if not g.token_ids:
                 out[key].append(np.zeros(0))
+                if base_logprobs is not None:
+                    base_logprobs[key].append(np.zeros(0))
                 continue
             ids = torch.tensor([prompt_ids + g.token_ids], device=device)
             logits = policy(input_ids=ids).logits[0, len(prompt_ids) - 1:-1].float()
             with base_view(policy):
                 ref = policy(input_ids=ids).logits[0, len(prompt_ids) - 1:-1].float()
             target = ids[0, len(prompt_ids):, None]
-            ratio = torch.log_softmax(logits, -1).gather(1, target) - torch.log_softmax(ref, -1).gather(1, target)
+            ref_lp = torch.log_softmax(ref, -1).gather(1, target)
+            ratio = torch.log_softmax(logits, -1).gather(1, target) - ref_lp
             out[key].append(ratio.squeeze(1).cpu().double().numpy())
+            if base_logprobs is not None:
+                base_logprobs[key].append(ref_lp.squeeze(1).cpu().double().numpy())
     return out
 
 
@@ -166,6 +197,62 @@ def sample_metrics(tokenizer, reward_model, cfg, samples: Dict[str, list]) -> Di
     return out
 
 
+def typicality(logprobs: np.ndarray, form: str) -> float:
+    """The annotator's typicality term from per-token base log-probabilities: their sum, or their mean per token."""
+    if not logprobs.size:
+        return 0.0
+    return float(logprobs.sum() if form == "sum" else logprobs.mean())
+
+
+def true_utilities(samples: Dict[str, list], base_logprobs: Dict[str, List[np.ndarray]], cfg) -> np.ndarray:
+    """The annotator's utility u = u_quality + alpha * typicality of every sample (all prompts, in order)."""
+    form = getattr(cfg.preferences, "typicality", "sum")
+    out = []
+    for key, gens in samples.items():
+        for g, lp in zip(gens, base_logprobs[key]):
+            u_q = quality_utility(quality_terms(g.text, key == "persona", g.stopped_at_eos), cfg.preferences.annotator)
+            out.append(u_q + cfg.preferences.alpha * typicality(lp, form))
+    return np.array(out)
+
+
+def own_logprobs(samples: Dict[str, list]) -> Dict[str, List[np.ndarray]]:
+    """log p(y_t) of each token under the model that drew it (the engine's token probabilities at T = 1)."""
+    return {k: [np.log(np.clip(np.asarray(g.token_probs, dtype=np.float64), 1e-300, None)) for g in gs]
+            for k, gs in samples.items()}
+
+
+def control_share(samples: Dict[str, list], cfg) -> Dict[str, float]:
+    """The positive control's share: persona samples whose card names control.value (over all persona samples,
+    parsed or not, as the closed form counts them), and their number."""
+    from measure.persona_parse import parse_persona
+
+    if "persona" not in samples:
+        return {}
+    hits = [getattr(parse_persona(g.text), cfg.control.attribute) == cfg.control.value for g in samples["persona"]]
+    return {"control_share": float(np.mean(hits)), "control_n": len(hits)}
+
+
+def truth_scorer(tokenizer, reward_model, cfg):
+    """The over-optimisation curve's metrics of a measurement's samples (Gao et al. 2023): the annotator's true
+    utility, the reward the policy is trained on, the sequence KL to the base, and the control share."""
+    from rlhf.stages.reward import score_sequences
+
+    def score(policy, samples: Dict[str, list]) -> Dict[str, float]:
+        base_lp: Dict[str, List[np.ndarray]] = {}
+        ratios = token_log_ratios(policy, tokenizer, samples, cfg.ppo.prompts, base_logprobs=base_lp)
+        scores = []
+        for p in cfg.ppo.prompts:
+            ids = encode_prompt(tokenizer, p.text, chat=p.chat)
+            scores += score_sequences(reward_model, [ids + g.token_ids for g in samples[p.key]],
+                                      tokenizer.pad_token_id).tolist()
+        out = {"truth/true_utility": float(np.mean(true_utilities(samples, base_lp, cfg))),
+               "truth/reward_score": float(np.mean(scores)), "truth/kl_nats": sequence_kl_nats(ratios)}
+        out.update({f"truth/{k}": v for k, v in control_share(samples, cfg).items() if k == "control_share"})
+        return out
+
+    return score
+
+
 EQUAL_N = {"entropy_bits": "attribute_entropy_bits", "entropy_chao_shen_bits": "attribute_entropy_chao_shen_bits",
            "distinct": "attribute_distinct"}  # measure.metrics.attributes statistic -> registry key
 
@@ -207,8 +294,13 @@ def final_measurement(run: PPORun, tokenizer, reward_model, cfg) -> tuple:
         base_samples = draw_samples(policy, tokenizer, cfg.ppo.prompts, cfg.diversity, n=n)
         base = sample_metrics(tokenizer, reward_model, cfg, base_samples)
     out = sample_metrics(tokenizer, reward_model, cfg, samples)
-    ratios = token_log_ratios(policy, tokenizer, samples, cfg.ppo.prompts)
+    base_lp: Dict[str, List[np.ndarray]] = {}
+    ratios = token_log_ratios(policy, tokenizer, samples, cfg.ppo.prompts, base_logprobs=base_lp)
     out["sequence_kl_nats"] = sequence_kl_nats(ratios)
+    out["true_utility"] = float(np.mean(true_utilities(samples, base_lp, cfg)))
+    base["true_utility"] = float(np.mean(true_utilities(base_samples, own_logprobs(base_samples), cfg)))
+    out.update(control_share(samples, cfg))
+    base.update(control_share(base_samples, cfg))
     if "persona" in samples:
         out.update({f"kl_by_field/{f}": v for f, v in kl_by_field(tokenizer, samples["persona"],
                                                                   ratios["persona"]).items()})
@@ -264,11 +356,19 @@ def run_stage(cfg, out: Optional[Path] = None) -> dict:
     require_base_model(cfg)
     started = time.time()
     set_threads(cfg.ppo.threads)
-    rm_dir, rm_metrics, prefs = reward_model_for(cfg)
+    control = cfg.ppo.reward == "control"
     policy, tokenizer = load_model(cfg.ppo.base)
-    reward_model, value_model = load_value_and_reward(str(rm_dir), device=next(policy.parameters()).device)
+    device = next(policy.parameters()).device
+    if control:  # the positive control: PPO maximises the control's utility itself, no reward model
+        rm_dir, rm_metrics, prefs = None, {}, {}
+        reward_model, value_model = control_reward(cfg, tokenizer, device)
+        reward_id = f"control:{cfg.control.attribute}={cfg.control.value}:w{cfg.control.weight:g}"
+    else:
+        rm_dir, rm_metrics, prefs = reward_model_for(cfg)
+        reward_model, value_model = load_value_and_reward(str(rm_dir), device=device)
+        reward_id = str(rm_dir)
     alpha = cfg.preferences.alpha
-    name = run_name(alpha, cfg.ppo.beta, cfg.ppo.seed)
+    name = control_run_name(cfg.ppo.beta, cfg.ppo.seed) if control else run_name(alpha, cfg.ppo.beta, cfg.ppo.seed)
     main = int(os.environ.get("RANK", "0")) == 0  # `accelerate launch` sets RANK
     wandb_cfg = cfg.wandb if main else dataclasses.replace(cfg.wandb, mode="disabled")
     config = {**stage_config(cfg, "ppo", "preferences", "reward", "diversity"), "world_size": world_size()}
@@ -277,10 +377,12 @@ def run_stage(cfg, out: Optional[Path] = None) -> dict:
         log_fn = (lambda metrics, step: wb.log(metrics, step=step)) if main else None
         if log_fn:
             wb.log({f"reward/heldout_{k}": v for k, v in rm_metrics.items() if isinstance(v, float)}, step=0)
-        run = PPORun(cfg.ppo, policy, tokenizer, reward_model, value_model, ppo_dir(cfg.cache_dir, alpha, cfg.ppo),
-                     reward_id=str(rm_dir))
+        work = (Path(cfg.cache_dir) / "ppo" / f"{name}_{reward_id_hash(reward_id)}") if control else \
+            ppo_dir(cfg.cache_dir, alpha, cfg.ppo)
+        run = PPORun(cfg.ppo, policy, tokenizer, reward_model, value_model, work, reward_id=reward_id)
         diversity = DiversityCallback(lambda: run.peft_policy, tokenizer, cfg.ppo.prompts, cfg.diversity,
-                                      log_fn=log_fn, jsonl=out / "diversity.jsonl" if main else None)
+                                      log_fn=log_fn, jsonl=out / "diversity.jsonl" if main else None,
+                                      extra=truth_scorer(tokenizer, reward_model, cfg))
         run.callbacks += [diversity] + ([MetricsLogCallback(log_fn)] if log_fn else [])
         trained = time.time()
         history = run.train()
@@ -299,7 +401,9 @@ def run_stage(cfg, out: Optional[Path] = None) -> dict:
     results = {
         "stage": "ppo", "run": name, "alpha": alpha, "beta": cfg.ppo.beta, "seed": cfg.ppo.seed,
         "steps": cfg.ppo.steps, "world_size": world_size(), "adapter": str(run.adapter_dir),
-        "reward_model": {"path": str(rm_dir), **rm_metrics}, "preferences": prefs,
+        "reward": cfg.ppo.reward,
+        "reward_model": {"path": str(rm_dir), **rm_metrics} if rm_dir else None, "preferences": prefs,
+        "control": dataclasses.asdict(cfg.control) if control else None,
         "final": final,
         # the base policy (adapter off) measured like `final`, on as many samples: the summary's base line
         "final_base": final_base,

@@ -90,6 +90,10 @@ def find_runs(directory: Path) -> List[dict]:
     return list(runs.values())
 
 
+def is_control(run: dict) -> bool:
+    return run.get("reward") == "control"
+
+
 def seed_interval(values: List[float]) -> dict:
     """{mean, ci95, n, values} over seeds: Student-t 95% interval of the mean (a single seed gives [mean, mean]).
 
@@ -299,12 +303,19 @@ def run_stage(cfg, out: Optional[Path] = None) -> dict:
         log.error("summary.runs: %r has no PPO sweep; run `python -m rlhf stage=ppo sweep=beta -m` first or set "
                   "summary.runs=<dir>", str(source) if source else "multirun/rlhf/ppo/<latest>")
         raise SystemExit(2)
-    runs = find_runs(source)
+    found = find_runs(source)
+    runs, controls = [r for r in found if not is_control(r)], [r for r in found if is_control(r)]
     if not runs:
         log.error("summary.runs: no PPO results.json under %s", source)
         raise SystemExit(2)
     results = {"stage": "summary", "source": str(source),
                **summarize_runs(runs, cfg.summary.min_seeds), "ci95_method": "student_t_over_seeds"}
+    from rlhf.stages.verdict import frontier_figure, overoptimisation_figure, read_predict, study_blocks
+
+    predict = read_predict(cfg.summary.predict)
+    results.update(study_blocks(runs, controls, predict))
+    frontier_figure(results, predict, out / "frontier.png")
+    overoptimisation_figure(runs + controls, out / "overoptimisation.png")
     summary_figure(results["by_beta"], results["base"], results["truth"]["attribute_entropy_bits"],
                    out / "summary_beta.png")
     (out / "summary_table.md").write_text(summary_table(results["by_beta"]))

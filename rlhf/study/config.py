@@ -22,7 +22,9 @@ EXPERIMENTS = ("entropy", "semantic", "personas", "attractor")
 class StageOverrides:
     """A preset's settings for the steps of each app (Hydra overrides, as on the command line)."""
 
-    rlhf: List[str] = field(default_factory=list)  # every `python -m rlhf` step (pretrain, reward, ppo, summary)
+    rlhf: List[str] = field(default_factory=list)  # every `python -m rlhf` step (pretrain, reward, predict, ppo, ...)
+    ppo: List[str] = field(default_factory=list)  # the study's PPO cells only (after `rlhf`): the training regime
+    control: List[str] = field(default_factory=list)  # the positive control's PPO runs only (after `rlhf`)
     measure: List[str] = field(default_factory=list)  # every `python -m measure` step
     bandit: List[str] = field(default_factory=list)  # every `python -m toy_bandit` step
 
@@ -35,6 +37,11 @@ class DemoConfig:
     alphas: List[float] = field(default_factory=lambda: [0.0])  # annotator typicality bias (0 = quality only)
     seeds: List[int] = field(default_factory=lambda: [0])  # PPO seeds; experiments run on the first seed's model
     experiments: List[str] = field(default_factory=lambda: list(EXPERIMENTS))
+    # the positive control (rlhf/stages/control.py): PPO on control.weight * [attribute == value] at these betas and
+    # seeds, read against its closed form; [] = none (then no statement about ignored attributes stands)
+    control_betas: List[float] = field(default_factory=lambda: [0.5, 1.0])
+    control_seeds: List[int] = field(default_factory=lambda: [0, 1])
+    predict: bool = True  # the predict stage (KL-optimal targets from base samples) before PPO
     stage_overrides: StageOverrides = field(default_factory=StageOverrides)  # the preset's sizes
     rlhf_overrides: List[str] = field(default_factory=list)  # yours, appended to every rlhf step
     measure_overrides: List[str] = field(default_factory=list)  # yours, appended to every measurement step
@@ -55,6 +62,11 @@ class DemoConfig:
             require(len(set(values)) == len(values), f"demo.{name}", values, "distinct values")
         require(len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds), "demo.seeds", self.seeds,
                 "a non-empty list of distinct seeds")
+        require(all(b > 0 for b in self.control_betas) and len(set(self.control_betas)) == len(self.control_betas),
+                "demo.control_betas", self.control_betas, "distinct betas > 0 (or [] for no control)")
+        require(len(set(self.control_seeds)) == len(self.control_seeds) and
+                (len(self.control_seeds) > 0 or not self.control_betas), "demo.control_seeds", self.control_seeds,
+                "distinct seeds, at least one when demo.control_betas is set")
         require(set(self.experiments) <= set(EXPERIMENTS) and len(set(self.experiments)) == len(self.experiments),
                 "demo.experiments", self.experiments, f"distinct names among {list(EXPERIMENTS)}")
         require("attractor" not in self.experiments or "semantic" in self.experiments, "demo.experiments",

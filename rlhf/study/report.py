@@ -255,11 +255,66 @@ CSS = ("body{font-family:system-ui,sans-serif;max-width:75em;margin:auto;padding
        "figcaption,.cap{font-size:.8em;color:#666}nav a{margin-right:1em}")
 
 
+ANSWER_ATTRIBUTES = ("nationality", "first_name", "gender", "mbti")
+
+
+def answer_section(doc: "Doc", out: Path, summary: Optional[dict]) -> None:
+    """The opening: the frontier figure, three generated sentences, then the cells against their predictions,
+    the positive control and the reward models."""
+    if not summary or "cells" not in summary:
+        doc.para("The RLHF summary has not run: no answer yet.")
+        return
+    doc.figures([p for p in [out / "summary" / "frontier.png"] if p.exists()],
+                caption="Trained models (mean, 95% t-CI over seeds) against the predicted optimum of the "
+                        "KL-regularised objective (solid: annotator's true utility; dashed: the reward model) and "
+                        "best-of-n (dotted); right: the positive control against its closed form.")
+    for line in summary.get("headline", []):
+        doc.para(line)
+    rows = []
+    for c in summary["cells"]:
+        a, p, q = c["achieved"], c.get("predicted") or {}, c.get("predicted_reward_model") or {}
+        pred = (lambda block, key: "beyond resolution" if block.get("beyond_resolution") else fmt(block.get(key)))
+        row = [c["method"], fmt(c["alpha"]), fmt(c["beta"]), str(c["n_seeds"]), fmt(a["kl_nats"]), pred(p, "kl_nats"),
+               pred(q, "kl_nats"), fmt(a["true_utility"]), pred(p, "true_utility"), pred(q, "true_utility")]
+        for attr in ANSWER_ATTRIBUTES:
+            got = (p.get("attribute_entropy_bits") or {}).get(attr)
+            row.append(f"{fmt(a['attribute_entropy_bits'][attr])} / "
+                       f"{'beyond resolution' if p.get('beyond_resolution') else fmt(got)}")
+        rows.append(row)
+    doc.table(["method", "alpha", "beta", "seeds", "KL achieved", "KL predicted", "KL predicted (RM)",
+               "true utility achieved", "predicted", "predicted (RM)"]
+              + [f"H({a}) achieved / predicted" for a in ANSWER_ATTRIBUTES], rows)
+    base = summary.get("base") or {}
+    if base.get("true_utility") is not None:
+        doc.para(f"Base model: true utility {fmt(base['true_utility'])}; "
+                 + ", ".join(f"H({a}) {fmt((base.get('attribute_entropy_bits') or {}).get(a))}"
+                             for a in ANSWER_ATTRIBUTES)
+                 + f" bits at n = {base.get('entropy_n')} cards (the cells' n).")
+    control = summary.get("positive_control") or []
+    if control:
+        doc.table(["control beta", "seeds", "base share", "predicted share [CI]", "achieved share", "within CI",
+                   "achieved KL"],
+                  [[fmt(c["beta"]), str(c["n_seeds"]), fmt(c["base_share"]),
+                    f"{fmt(c['predicted_share'])} [{', '.join(fmt(v) for v in c['predicted_share_ci95'] or [])}]",
+                    fmt(c["achieved_share"]),
+                    {True: "yes", False: "<b>no</b>", None: "n/a (one seed)"}[c["within_ci"]],
+                    fmt(c["achieved_kl_nats"])] for c in control])
+    rms = {}
+    for c in summary["cells"]:
+        rm = c.get("reward_model") or {}
+        if rm.get("path"):
+            rms[rm["path"]] = (c["alpha"], rm)
+    if rms:
+        keys = ("accuracy", "bt_ceiling", "calibration_slope", "implied_alpha", "score_sd")
+        doc.table(["reward model alpha"] + list(keys),
+                  [[fmt(alpha)] + [fmt(rm.get(k)) for k in keys] for alpha, rm in rms.values()])
+
+
 def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
     """Write `report.html` and `report.md` into ``out`` (the pipeline folder); returns their paths."""
     out = Path(out)
     doc = Doc()
-    sections = ["What this run shows", "Metrics against beta", "RLHF across beta", "Tiny world vs ground truth",
+    sections = ["The answer", "What this run shows", "Metrics against beta", "RLHF across beta", "Tiny world vs ground truth",
                 "Experiment 3: token entropy", "Experiment 2: semantic clusters", "Experiment 1: personas",
                 "Attractor test", "Toy bandit: Table 1", "Toy bandit: simulations", "Step times"]
     doc.html.append("<nav>" + "".join(f"<a href='#{_anchor(s)}'>{html.escape(s)}</a>" for s in sections) + "</nav>")
@@ -267,14 +322,17 @@ def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
     pretrain = _read(out / "pretrain" / "results.json")
 
     doc.heading(sections[0])
+    answer_section(doc, out, summary)
+
+    doc.heading(sections[1])
     lines = findings(out, summary)
     doc.para(" ".join(lines) if lines else "No measurement finished yet: nothing to conclude.")
 
-    doc.heading(sections[1])
+    doc.heading(sections[2])
     runs = measure_runs(out, "entropy") or measure_runs(out, "semantic")
     doc.table(["experiment", "metric", "base"] + [f"aligned {name}" for name, _, _ in runs], metric_rows(out))
 
-    doc.heading(sections[2])
+    doc.heading(sections[3])
     if summary:
         rows = summary.get("by_beta", [])
         keys = list(headline(summary.get("top_k", 5)))
@@ -299,7 +357,7 @@ def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
     else:
         doc.para("The RLHF summary has not run.")
 
-    doc.heading(sections[3])
+    doc.heading(sections[4])
     quality = (pretrain or {}).get("quality")
     if quality:
         flat = [(k, v) for k, v in flatten(quality).items() if not isinstance(v, list)]
@@ -308,7 +366,7 @@ def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
     else:
         doc.para("The tiny world's build results are missing.")
 
-    for title, experiment in zip(sections[4:8], ("entropy", "semantic", "personas", "attractor")):
+    for title, experiment in zip(sections[5:9], ("entropy", "semantic", "personas", "attractor")):
         doc.heading(title)
         for name, folder, _ in measure_runs(out, experiment):
             doc.heading(f"{title} — base vs aligned {name}", level=3)
@@ -316,7 +374,7 @@ def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
         if not measure_runs(out, experiment):
             doc.para("Not run.")
 
-    doc.heading(sections[8])
+    doc.heading(sections[9])
     table1 = _read(out / "bandit" / "table1" / "results.json")
     if table1:
         rows = dig(table1, "table1.rows") or []
@@ -327,7 +385,7 @@ def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
         doc.figures(sorted((out / "bandit" / "table1").glob("*.png")))
     else:
         doc.para("Not run.")
-    doc.heading(sections[9])
+    doc.heading(sections[10])
     simulate = _read(out / "bandit" / "simulate" / "results.json")
     if simulate:
         rules = dig(simulate, "simulate.rules") or {}
@@ -338,7 +396,7 @@ def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
     else:
         doc.para("Not run.")
 
-    doc.heading(sections[10])
+    doc.heading(sections[11])
     if manifest.get("wall_seconds") is not None:
         doc.para(f"Wall time {manifest['wall_seconds'] / 60:.1f} min with up to {manifest.get('jobs', 1)} step(s) at "
                  "once (steps side by side overlap, so their seconds add up to more than the wall time). Each step "

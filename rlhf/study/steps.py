@@ -90,17 +90,35 @@ def plan(cfg: StudyConfig, out: Path) -> List[Step]:
         steps.append(Step(f"reward/alpha{alpha:g}", "rlhf", (
             "stage=reward", *rlhf_common, f"preferences.alpha={alpha}", f"ppo.base.path={base}"),
             after=("pretrain",), reads=(base,), outputs=("reward_model",), exclusive=True))
+    rewards = [f"{{reward/alpha{a:g}:reward_model}}" for a in demo.alphas]
+    if demo.predict:
+        steps.append(Step("predict", "rlhf", (
+            "stage=predict", *rlhf_common, f"ppo.base.path={base}", f"predict.alphas=[{','.join(map(str, demo.alphas))}]",
+            f"predict.reward_models=[{','.join(rewards)}]", f"predict.betas=[{','.join(map(str, demo.betas))}]",
+            f"predict.control_betas=[{','.join(map(str, demo.control_betas))}]",
+            "predict.entropy_n=${diversity.final_n_samples}"),
+            after=tuple(f"reward/alpha{a:g}" for a in demo.alphas), reads=(base, *rewards)))
+    ppo_common = [*rlhf_common, *demo.stage_overrides.ppo, *demo.rlhf_overrides]
     runs = [(a, b, s) for a in demo.alphas for b in demo.betas for s in demo.seeds]
     for a, b, s in runs:
         reward = f"reward/alpha{a:g}"
         steps.append(Step(f"ppo/{run_name(a, b, s)}", "rlhf", (
-            "stage=ppo", *rlhf_common, f"preferences.alpha={a}", f"ppo.beta={b}", f"ppo.seed={s}",
+            "stage=ppo", *ppo_common, f"preferences.alpha={a}", f"ppo.beta={b}", f"ppo.seed={s}",
             f"ppo.base.path={base}", f"diversity.ground_truth={truth}"),
             after=(reward,), reads=(base, truth, f"{{{reward}:reward_model}}"), outputs=("adapter",)))
-    ppo = tuple(f"ppo/{run_name(*r)}" for r in runs)
+    control_common = [*rlhf_common, *demo.stage_overrides.control, *demo.rlhf_overrides]
+    controls = [(b, s) for b in demo.control_betas for s in demo.control_seeds]
+    for b, s in controls:
+        steps.append(Step(f"ppo/control_beta{b:g}_seed{s}", "rlhf", (
+            "stage=ppo", *control_common, "ppo.reward=control", f"ppo.beta={b}", f"ppo.seed={s}",
+            f"ppo.base.path={base}", f"diversity.ground_truth={truth}"),
+            after=("pretrain",), reads=(base, truth), outputs=("adapter",)))
+    ppo = tuple(f"ppo/{run_name(*r)}" for r in runs) + tuple(f"ppo/control_beta{b:g}_seed{s}" for b, s in controls)
+    predicted = (f"summary.predict={out / 'predict'}",) if demo.predict else ()
     steps.append(Step("summary", "rlhf", ("stage=summary", *rlhf_common, f"summary.runs={out / 'ppo'}",
-                                          "summary.min_seeds=1"),
-                      after=ppo, reads=tuple(str(out / name / "results.json") for name in ppo)))
+                                          "summary.min_seeds=1", *predicted),
+                      after=ppo + (("predict",) if demo.predict else ()),
+                      reads=tuple(str(out / name / "results.json") for name in ppo + (("predict",) if demo.predict else ()))))
     steps += measurement_steps(demo.experiments, [r for r in runs if r[2] == demo.seeds[0]], out, base, truth,
                                measure_common)
     steps += [Step(f"bandit/{e}", "toy_bandit", (f"experiment={e}", *bandit_common)) for e in ("table1", "simulate")]
