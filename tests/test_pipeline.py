@@ -49,9 +49,12 @@ def test_every_step_waits_for_the_steps_it_reads(overrides):
     by_name = {step.name: step for step in steps}
     assert by_name["pretrain"].exclusive and all(by_name[n].exclusive for n in order if n.startswith("reward/"))
     ppo = [n for n in order if n.startswith("ppo/")]
-    assert set(by_name["summary"].after) == set(ppo)
+    assert set(by_name["summary"].after) == set(ppo) | {"predict"}
+    assert set(by_name["predict"].after) == {n for n in order if n.startswith("reward/")}  # it scores every RM
     for name, step in by_name.items():
-        if name.startswith("ppo/"):
+        if name.startswith("ppo/control_"):
+            assert step.after == ("pretrain",) and "ppo.reward=control" in step.overrides  # no reward model
+        elif name.startswith("ppo/"):
             alpha = name.split("/")[1].split("_")[0]
             assert step.after == (f"reward/{alpha}",)
         if name.startswith("measure/"):

@@ -128,3 +128,69 @@ def test_summary_figure_draws_the_exact_and_equal_n_panels(tmp_path):
     res = summarize_runs(runs, min_seeds=1)
     summary_figure(res["by_beta"], res["base"], {"age": 5.7}, tmp_path / "summary_beta.png")
     assert (tmp_path / "summary_beta.png").stat().st_size > 10_000
+
+
+def _predict_block():
+    ent = {a: 3.0 for a in ATTRIBUTES}
+    cell = lambda kind, beta, h: {"alpha": 0.0, "beta": beta, "reward_kind": kind, "kl_nats": 0.5, "true_utility": 2.0,
+                                  "ess": 300.0, "beyond_resolution": False,
+                                  "attribute_entropy_bits": {**ent, "nationality": h}}
+    return {"n_samples": 2000, "entropy_n": 50,
+            "base": [{"alpha": 0.0, "true_utility": 1.0, "attribute_entropy_bits": ent}],
+            "cells": [cell("true", 0.5, 2.0), cell("model", 0.5, 3.0),
+                      {"alpha": 0.0, "beta": 0.05, "reward_kind": "true", "ess": 3.0, "beyond_resolution": True,
+                       "kl_nats": None, "true_utility": None, "attribute_entropy_bits": None}],
+            "frontier": [], "best_of_n": [],
+            "control": {"attribute": "nationality", "value": "American", "weight": 1.0, "p0": 0.2, "n": 2000,
+                        "betas": [{"beta": 0.5, "predicted_share": 0.65, "predicted_share_ci95": [0.62, 0.68]}]}}
+
+
+def test_study_blocks_follow_the_contract_and_print_no_ci_for_one_seed(tmp_path):
+    """cells: one per (method, alpha, beta) with achieved and predicted blocks (a t-CI from 2 seeds, none from
+    one); the share of the predicted collapse realised; base; positive_control judged against its closed form."""
+    from rlhf.stages.verdict import frontier_figure, study_blocks
+
+    runs = [fake_run(0.0, 0.5, s, 1.0) for s in (0, 1)] + [fake_run(0.0, 0.05, 0, 1.0)]
+    for s, r in enumerate(runs[:2]):
+        r["final"].update({"true_utility": 1.5 + s / 10, "persona/attribute_entropy_bits/nationality": 2.5})
+    controls = [{"stage": "ppo", "run": f"control_beta0.5_seed{s}", "reward": "control", "alpha": 0.0, "beta": 0.5,
+                 "seed": s, "final": {"control_share": share, "control_n": 200, "sequence_kl_nats": 0.4}}
+                for s, share in ((0, 0.60), (1, 0.70))]
+    out = study_blocks(runs, controls, _predict_block())
+    cells = {c["beta"]: c for c in out["cells"]}
+    two, one = cells[0.5], cells[0.05]
+    assert two["method"] == "ppo" and two["n_seeds"] == 2 and two["achieved"]["true_utility"]["ci95"] is not None
+    assert one["n_seeds"] == 1 and one["achieved"]["kl_nats"]["ci95"] is None  # one seed: no CI
+    assert two["predicted"]["kl_nats"] == 0.5 and two["predicted"]["ess"] == 300.0
+    assert one["predicted"]["beyond_resolution"] and one["predicted"]["kl_nats"] is None
+    assert two["collapse_realised"]["nationality"] == pytest.approx(0.5)  # (3 - 2.5) / (3 - 2)
+    assert two["collapse_realised"]["gender"] is None  # no drop predicted: no share
+    assert out["base"]["true_utility"] == 1.0 and out["base"]["attribute_entropy_bits"]["gender"] == 3.0
+    (pc,) = out["positive_control"]
+    assert pc["beta"] == 0.5 and pc["predicted_share"] == 0.65 and pc["achieved_share"]["mean"] == pytest.approx(0.65)
+    assert pc["within_ci"] is True and pc["informative"] is True
+    assert pc["within_pooled_ci"] is True  # 260 of 400 pooled: Wilson [0.60, 0.70] holds 0.65
+    assert len(out["headline"]) == 3 and "collapse" in out["headline"][1]
+    far = [dict(c, final={**c["final"], "control_share": 0.21}) for c in controls]
+    pc = study_blocks(runs, [dict(far[0]), dict(far[1], final={**far[1]["final"], "control_share": 0.23})],
+                      _predict_block())["positive_control"][0]
+    assert pc["within_ci"] is False and "inconclusive" in study_blocks(runs, far[:1] + far[1:], _predict_block())[
+        "headline"][2]
+    frontier_figure({**out, "cells": out["cells"]}, _predict_block(), tmp_path / "frontier.png")
+    assert (tmp_path / "frontier.png").stat().st_size > 10_000
+
+
+def test_arms_are_compared_at_matched_achieved_kl():
+    from rlhf.stages.verdict import matched_kl
+
+    def cell(alpha, kl, h):
+        ent = {a: {"mean": h} for a in ATTRIBUTES}
+        return {"alpha": alpha, "achieved": {"kl_nats": {"mean": kl}, "true_utility": {"mean": kl},
+                                             "attribute_entropy_bits": ent}}
+
+    cells = [cell(0.0, 1.0, 3.0), cell(0.0, 4.0, 2.0), cell(0.5, 2.0, 1.0), cell(0.5, 8.0, 0.0)]
+    rows = matched_kl(cells, points=2)
+    assert [r["kl_nats"] for r in rows] == pytest.approx([2.0, 4.0])  # the KL range both arms reached
+    assert rows[0]["by_alpha"]["0.0"]["attribute_entropy_bits"]["nationality"] == pytest.approx(2.5)  # log-KL midpoint
+    assert rows[0]["by_alpha"]["0.5"]["attribute_entropy_bits"]["nationality"] == pytest.approx(1.0)
+    assert matched_kl(cells[:2]) == []  # one arm: nothing to match

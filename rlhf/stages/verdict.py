@@ -124,7 +124,42 @@ def study_blocks(runs: List[dict], controls: List[dict], predict: Optional[dict]
             "n_samples": (predict or {}).get("n_samples"), "entropy_n": (predict or {}).get("entropy_n"),
             "source": "predict stage: base samples, entropies at entropy_n cards (resampled)" if predict else None}
     return {"cells": cells, "base": base, "positive_control": positive_control(controls, predict),
+            "matched_kl": matched_kl(cells),
             "headline": headline_sentences(cells, base, positive_control(controls, predict))}
+
+
+def matched_kl(cells: List[dict], points: int = 4) -> List[dict]:
+    """The arms (alphas) compared at the same achieved KL rather than the same nominal beta: each arm's cell means
+    (true utility, attribute entropies) interpolated linearly in log KL along its beta axis, at ``points`` KLs
+    inside the range every arm reached. Means only (interpolating a CI has no meaning); [] with fewer than two
+    arms of two resolved betas each."""
+    arms: Dict[float, List[dict]] = {}
+    for c in cells:
+        if c["achieved"]["kl_nats"]["mean"] is not None and c["achieved"]["kl_nats"]["mean"] > 0:
+            arms.setdefault(c["alpha"], []).append(c)
+    arms = {a: sorted(cs, key=lambda c: c["achieved"]["kl_nats"]["mean"]) for a, cs in arms.items() if len(cs) >= 2}
+    if len(arms) < 2:
+        return []
+    lo = max(cs[0]["achieved"]["kl_nats"]["mean"] for cs in arms.values())
+    hi = min(cs[-1]["achieved"]["kl_nats"]["mean"] for cs in arms.values())
+    if not lo < hi:
+        return []
+    out = []
+    for kl in np.geomspace(lo, hi, points):
+        row = {"kl_nats": float(kl), "by_alpha": {}}
+        for alpha, cs in arms.items():
+            x = np.log([c["achieved"]["kl_nats"]["mean"] for c in cs])
+
+            def at(get):
+                ys = [get(c) for c in cs]
+                return None if any(y is None for y in ys) else float(np.interp(np.log(kl), x, ys))
+
+            row["by_alpha"][str(alpha)] = {
+                "true_utility": at(lambda c: c["achieved"]["true_utility"]["mean"]),
+                "attribute_entropy_bits": {a: at(lambda c, a=a: c["achieved"]["attribute_entropy_bits"][a]["mean"])
+                                           for a in ATTRIBUTES}}
+        out.append(row)
+    return out
 
 
 def positive_control(controls: List[dict], predict: Optional[dict]) -> List[dict]:
