@@ -188,23 +188,28 @@ def _numbers(obj, prefix=""):
         yield prefix, obj
 
 
-def test_two_cold_demo_test_runs_give_identical_numbers(tmp_path):
+def test_cold_cold_and_warm_demo_test_runs_give_identical_numbers(tmp_path):
     """Every random init (reward and value heads, LoRA, data order, samples) comes from the config's seeds: two
-    cold studies into fresh caches write the same numbers in every results.json (predictions, PPO runs, positive
-    control, summary, experiments, bandit)."""
+    cold studies into fresh caches, and a warm one (models and adapters from the cache), write the same numbers in
+    every results.json (predictions, PPO runs, positive control, summary, experiments, bandit)."""
     runs = []
-    for name in ("a", "b"):
-        done = run_app("rlhf.study", *_study(tmp_path / name), timeout=900)
+    # a and b: cold, each into its own cache; c: warm (a's cache: models, adapters reused) into a new folder
+    for name, cache in (("a", "a"), ("b", "b"), ("c", "a")):
+        out = tmp_path / name / "demo"
+        done = run_app("rlhf.study", "demo=test", "wandb=disabled", f"cache_dir={tmp_path / cache / 'cache'}",
+                       f"demo.out_dir={out}", timeout=900)
         assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-        runs.append({str(p.relative_to(tmp_path / name / "demo")): dict(_numbers(json.loads(p.read_text())))
-                     for p in sorted((tmp_path / name / "demo").rglob("results.json"))})
-    a, b = runs
-    assert set(a) == set(b) and {"predict/results.json", "summary/results.json"} <= set(a)
+        runs.append({str(p.relative_to(out)): dict(_numbers(json.loads(p.read_text())))
+                     for p in sorted(out.rglob("results.json"))})
+    a = runs[0]
+    assert {"predict/results.json", "summary/results.json"} <= set(a)
     assert any(k.startswith("ppo/control_") for k in a)
-    differ = [(f, k, v, b[f].get(k)) for f in a for k, v in a[f].items()
-              if not (v == b[f].get(k) or (v != v and b[f].get(k) != b[f].get(k)))]  # NaN == NaN
-    assert not differ, differ[:10]
     assert sum(len(v) for v in a.values()) > 3000
+    for other in runs[1:]:
+        assert set(other) == set(a)
+        differ = [(f, k, v, other[f].get(k)) for f in a for k, v in a[f].items()
+                  if not (v == other[f].get(k) or (v != v and other[f].get(k) != other[f].get(k)))]  # NaN == NaN
+        assert not differ, differ[:10]
 
 
 def _bandit_step(tmp_path, **kw):

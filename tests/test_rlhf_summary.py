@@ -163,7 +163,7 @@ def test_study_blocks_follow_the_contract_and_print_no_ci_for_one_seed(tmp_path)
     assert one["n_seeds"] == 1 and one["achieved"]["kl_nats"]["ci95"] is None  # one seed: no CI
     assert two["predicted"]["kl_nats"] == 0.5 and two["predicted"]["ess"] == 300.0
     assert one["predicted"]["beyond_resolution"] and one["predicted"]["kl_nats"] is None
-    assert two["collapse_realised"]["nationality"] == pytest.approx(0.5)  # (3 - 2.5) / (3 - 2)
+    assert two["collapse_realised"]["nationality"]["mean"] == pytest.approx(0.5)  # (3 - 2.5) / (3 - 2)
     assert two["collapse_realised"]["gender"] is None  # no drop predicted: no share
     assert out["base"]["true_utility"] == 1.0 and out["base"]["attribute_entropy_bits"]["gender"] == 3.0
     (pc,) = out["positive_control"]

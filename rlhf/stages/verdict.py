@@ -87,17 +87,21 @@ def _base(predict: Optional[dict], alpha: float) -> Optional[dict]:
     return None
 
 
-def collapse_realised(base: Optional[dict], achieved: dict, predicted: Optional[dict]) -> Dict[str, Optional[float]]:
-    """Per attribute: (base - achieved) / (base - predicted) entropy, where the predicted drop is resolvable."""
-    out: Dict[str, Optional[float]] = {}
+def collapse_realised(base: Optional[dict], achieved: dict, predicted: Optional[dict]) -> Dict[str, Optional[dict]]:
+    """Per attribute: {mean, ci95} of (base - achieved) / (base - predicted) entropy, where the predicted drop is
+    resolvable (None elsewhere); the CI carries the achieved entropy's t-CI over seeds (base and prediction, from
+    2,000 samples, are held fixed)."""
+    out: Dict[str, Optional[dict]] = {}
     for a in ATTRIBUTES:
-        h0 = (base or {}).get("attribute_entropy_bits", {}).get(a)
+        h0 = ((base or {}).get("attribute_entropy_bits") or {}).get(a)
         hp = ((predicted or {}).get("attribute_entropy_bits") or {}).get(a)
-        ha = achieved["attribute_entropy_bits"][a]["mean"]
-        if None in (h0, hp, ha) or h0 - hp < MIN_DROP_BITS:
+        ach = achieved["attribute_entropy_bits"][a]
+        if None in (h0, hp, ach["mean"]) or h0 - hp < MIN_DROP_BITS:
             out[a] = None
-        else:
-            out[a] = (h0 - ha) / (h0 - hp)
+            continue
+        share = lambda h: (h0 - h) / (h0 - hp)
+        ci = None if ach["ci95"] is None else sorted([share(ach["ci95"][1]), share(ach["ci95"][0])])
+        out[a] = {"mean": share(ach["mean"]), "ci95": ci}
     return out
 
 
@@ -201,6 +205,13 @@ def _pooled_interval(runs: List[dict]) -> Optional[list]:
     return list(wilson_interval(hits, n)) if n else None
 
 
+def _share(block: Optional[dict]) -> str:
+    if not block:
+        return "an unknown share"
+    ci = "" if block["ci95"] is None else f" [{100 * block['ci95'][0]:.0f}%, {100 * block['ci95'][1]:.0f}%]"
+    return f"{100 * block['mean']:.0f}%{ci}"
+
+
 def _ci(cell: dict, digits: int = 2) -> str:
     if cell["mean"] is None:
         return "n/a"
@@ -240,8 +251,7 @@ def headline_sentences(cells: List[dict], base: dict, control: List[dict]) -> Li
         c, a, h0, hp, ach = max(predicted_drop, key=lambda t: t[2] - t[3])
         out.append(f"The objective predicts {a} entropy to fall from {h0:.2f} to {hp:.2f} bits at alpha "
                    f"{c['alpha']:g}, beta {c['beta']:g}; the trained models reached {_ci(ach)} bits, "
-                   f"{'%.0f%%' % (100 * c['collapse_realised'][a]) if c['collapse_realised'][a] is not None else 'an unknown share'}"
-                   f" of the predicted collapse.")
+                   f"{_share(c['collapse_realised'][a])} of the predicted collapse.")
     else:
         where = ", ".join(f"{a} at beta {c['beta']:g}" for c, a, _, _ in moved[:3])
         out.append("No cell's optimum predicts an attribute entropy drop of "
@@ -317,8 +327,9 @@ def frontier_figure(results: dict, predict: Optional[dict], path: Path) -> None:
                 y = c["achieved"][key] if "." not in key else c["achieved"]["attribute_entropy_bits"][key.split(".")[1]]
                 _errorbar(ax, c["achieved"]["kl_nats"], y, marker="o", color=col, ms=6, mec="black",
                           label=f"PPO beta {c['beta']:g} (alpha {alpha:g})" if key == "true_utility" else None)
-                ax.annotate(f"{c['beta']:g}", (c["achieved"]["kl_nats"]["mean"] or 0, y["mean"] or 0), fontsize=7,
-                            xytext=(4, 4), textcoords="offset points")
+                if y["mean"] is not None and c["achieved"]["kl_nats"]["mean"] is not None:
+                    ax.annotate(f"{c['beta']:g}", (c["achieved"]["kl_nats"]["mean"], y["mean"]), fontsize=7,
+                                xytext=(4, 4), textcoords="offset points")
         b = value(results["base"], key)
         if b is not None:
             ax.axhline(b, color="grey", ls=":", lw=1)
