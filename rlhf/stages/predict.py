@@ -211,7 +211,8 @@ def plugin_weighted(codes: np.ndarray, w: np.ndarray) -> float:
 # ------------------------------------------------------------------ the stage
 
 def draw_pool(cfg, out: Path):
-    """Sample M completions of each prompt from the base (resumable JSONL per prompt), score them."""
+    """Sample M completions of each prompt from the base (resumable JSONL per prompt under
+    ``<cache_dir>/predict/<hash>``), score them."""
     import torch
 
     from measure.fingerprint import model_fingerprint
@@ -221,15 +222,23 @@ def draw_pool(cfg, out: Path):
     from rlhf.stages.annotator import quality_terms, quality_utility
     from rlhf.stages.reward import score_sequences
 
+    from measure.tiny import config_hash
+
     p = cfg.predict
     model, tokenizer = load_model(cfg.ppo.base)
     fingerprint = model_fingerprint(cfg.ppo.base)
+    # the base samples depend on the model, the prompts and the sampling config only: kept in the cache, so a study
+    # with other betas, alphas or reward models (or a warm rerun) reuses them; the engine's header checks them
+    pool_dir = Path(cfg.cache_dir) / "predict" / config_hash(
+        {"model": fingerprint, "sampling": dataclasses.asdict(p.sampling), "n": p.n_samples,
+         "prompts": [dataclasses.asdict(q) for q in cfg.ppo.prompts]})
+    pool_dir.mkdir(parents=True, exist_ok=True)
     samples, ids = {}, {}
     for i, prompt in enumerate(cfg.ppo.prompts):
         ids[prompt.key] = encode_prompt(tokenizer, prompt.text, chat=prompt.chat)
         scfg = dataclasses.replace(p.sampling, seed=p.sampling.seed * 1000 + i)
         samples[prompt.key] = sample(model, tokenizer, ids[prompt.key], scfg, prompt=prompt.text, n=p.n_samples,
-                                     progress_file=out / f"samples_{prompt.key}.jsonl", desc=f"base samples: {prompt.key}",
+                                     progress_file=pool_dir / f"samples_{prompt.key}.jsonl", desc=f"base samples: {prompt.key}",
                                      model_fingerprint=fingerprint, name="predict.sampling")
     del model
     ann = cfg.preferences.annotator
