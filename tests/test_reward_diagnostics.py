@@ -11,7 +11,7 @@ import pytest
 from measure.config import ConfigError, SamplingConfig
 from rlhf.config import PreferencesConfig, ProbePrompt, RewardConfig
 from rlhf.stages.annotator import typicality_logp
-from rlhf.stages.reward import DIAGNOSTIC_KEYS, annotator_alpha, score_diagnostics, wilson_interval
+from rlhf.stages.reward import DIAGNOSTIC_KEYS, annotator_alpha, score_diagnostics
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest: 1 thread on a shared CPU
 
@@ -80,11 +80,13 @@ def test_alpha_zero_has_no_ratio_and_too_few_pairs_is_an_error():
         score_diagnostics(few["u_chosen"], few["u_rejected"], few, alpha=0.0)
 
 
-def test_wilson_interval_known_answers():
-    lo, hi = wilson_interval(50, 100)
-    assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
-    assert wilson_interval(10, 10)[1] == pytest.approx(1.0) and wilson_interval(10, 10)[0] > 0.65
-    assert all(math.isnan(x) for x in wilson_interval(0, 0))
+def test_accuracy_interval_is_a_bootstrap_over_pairs():
+    heldout = synthetic_heldout(n=200)
+    perfect = score_diagnostics(heldout["u_chosen"] + 100, heldout["u_rejected"] - 100, heldout, alpha=0.5)
+    assert perfect["accuracy"] == 1.0 and perfect["accuracy_ci95"] == [1.0, 1.0]
+    half = score_diagnostics(np.r_[np.ones(100), np.zeros(100)], np.full(200, 0.5), heldout, alpha=0.5)
+    lo, hi = half["accuracy_ci95"]
+    assert half["accuracy"] == 0.5 and 0.42 < lo < 0.5 < hi < 0.58  # sd of the mean: 0.035
 
 
 def test_typicality_logp_sum_and_per_token():

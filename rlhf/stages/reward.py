@@ -1,7 +1,7 @@
 """The reward model: a ``LlamaForSequenceClassification`` with one output, initialised from the base model
 and trained with TRL's ``RewardTrainer`` on the annotator's pairs (Bradley-Terry loss, -log sigmoid(r_c - r_r)).
 
-Held-out pairwise accuracy is measured three ways: against the noisy labels (with a Wilson CI), against the
+Held-out pairwise accuracy is measured three ways: against the noisy labels (with a bootstrap CI), against the
 noise-free utility ordering the labels were drawn from, and against the Bradley-Terry ceiling E[max(p, 1 - p)]
 that no model can beat on noisy labels. Accuracy alone does not say whether the model carries what the
 annotator asked, so ``reward_diagnostics`` also regresses its held-out scores on the annotator's terms:
@@ -31,6 +31,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from measure.stats import bootstrap_ci
 from measure.tiny import config_hash
 from rlhf.stages.annotator import bt_accuracy_ceiling
 from rlhf.config import RewardConfig
@@ -93,16 +94,6 @@ DIAGNOSTIC_KEYS = ("calibration_slope", "calibration_slope_ci95", "implied_alpha
 N_BOOT = 1000  # bootstrap draws of the diagnostics' intervals
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> list:
-    """Wilson score interval [lo, hi] of a binomial proportion (95% by default); [nan, nan] when n = 0."""
-    if n == 0:
-        return [float("nan"), float("nan")]
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [float(centre - half), float(centre + half)]
-
-
 def _percentile_ci(values: np.ndarray) -> list:
     """95% percentile interval of bootstrap values; draws that are not finite (a ratio over a zero coefficient,
     a resample without spread) are left out, and none left gives [nan, nan]."""
@@ -129,10 +120,10 @@ def score_diagnostics(scores_chosen, scores_rejected, heldout, alpha: float, see
       ``implied_alpha`` = coef(logp) / coef(u_quality): the typicality weight the model carries, length held
       fixed (a calibrated model gives the configured ``alpha``; ``implied_alpha_ratio`` = implied / alpha).
     - ``score_sd``: the scores' standard deviation (``u_sd``: the utility's).
-    - ``accuracy`` of the score order against the labels with its Wilson ``accuracy_ci95``, and the
+    - ``accuracy`` of the score order against the labels with its ``accuracy_ci95`` (bootstrap over pairs), and the
       Bradley-Terry ``bt_ceiling`` E[max(p, 1 - p)] that no model can beat on these labels.
 
-    Intervals are percentile bootstraps over responses (``n_boot`` draws from ``seed``).
+    The other intervals are percentile bootstraps over responses (``n_boot`` draws from ``seed``).
     """
     r_c, r_r = np.asarray(scores_chosen, np.float64), np.asarray(scores_rejected, np.float64)
 
@@ -151,14 +142,14 @@ def score_diagnostics(scores_chosen, scores_rejected, heldout, alpha: float, see
     with np.errstate(divide="ignore", invalid="ignore"):
         implied, boot_implied = coef[1] / coef[0], boot_coef[:, 1] / boot_coef[:, 0]
         boot_slope = _slopes(score[idx], u[idx])
-    correct = int(np.sum(r_c > r_r))
+    correct = (r_c > r_r).astype(np.float64)
     out = {
         "calibration_slope": float(_slopes(score, u)), "calibration_slope_ci95": _percentile_ci(boot_slope),
         "implied_alpha": float(implied), "implied_alpha_ci95": _percentile_ci(boot_implied), "alpha": float(alpha),
         "regression": {"u_quality": float(coef[0]), "logp": float(coef[1]), "n_tokens": float(coef[2]),
                        "intercept": float(coef[3]),
                        "r2": float(1 - resid @ resid / (centred @ centred)) if centred.any() else float("nan")},
-        "accuracy": correct / r_c.size, "accuracy_ci95": wilson_interval(correct, r_c.size),
+        "accuracy": float(correct.mean()), "accuracy_ci95": bootstrap_ci(correct, n_boot=n_boot, seed=seed),
         "score_sd": float(np.std(score, ddof=1)), "u_sd": float(np.std(u, ddof=1)), "n_responses": int(score.size),
     }
     if "p_label" in (heldout.column_names if hasattr(heldout, "column_names") else heldout):
