@@ -185,7 +185,12 @@ class PreferencesConfig:
     it the log-likelihood of the tempered distribution.
     """
 
+    TYPICALITY_FORMS = ("sum", "per_token")  # accepted `typicality` values (not a field)
+
     alpha: float = 0.0  # typicality bias of the annotator: utility + alpha * log p_base (Zhang et al. fit 0.57)
+    # log p_base in that term: "sum" over the response's tokens (the sequence log-likelihood pi* is written in) or
+    # "per_token" mean (what Zhang et al.'s released fitting script measures; rlhf/stages/annotator.py)
+    typicality: str = "sum"
     n_pairs_per_prompt: int = 256  # pairs of base-model samples per prompt (3 prompts -> 768 pairs)
     heldout_share: float = 0.2  # pairs kept out of reward-model training to measure its accuracy
     seed: int = II("seed")  # label noise and the held-out split (and, through sampling.seed, the samples)
@@ -198,6 +203,8 @@ class PreferencesConfig:
     def __post_init__(self):
         require_finite(self, "preferences")
         require(self.alpha >= 0, "preferences.alpha", self.alpha, "alpha >= 0")
+        require(self.typicality in self.TYPICALITY_FORMS, "preferences.typicality", self.typicality,
+                " | ".join(self.TYPICALITY_FORMS))
         require(self.n_pairs_per_prompt >= 4, "preferences.n_pairs_per_prompt", self.n_pairs_per_prompt, ">= 4")
         require(0 < self.heldout_share < 1, "preferences.heldout_share", self.heldout_share, "0 < share < 1")
         _check_prompts(self.prompts, "preferences.prompts")

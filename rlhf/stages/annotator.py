@@ -9,14 +9,25 @@ Quality utility, in the spirit of helpful/harmless labelling (weights in ``Annot
               + w_finished   * [the text ended with EOS]                                            {0, 1}
 
 It is indifferent, by construction, to names, ages, genders, nationalities, ethnicities and personality
-types: no term reads them. Typicality bias (Zhang et al. 2025, "Verbalized Sampling"): annotators favour
-text the base model finds likely, so the utility the labels come from is
+types: no term reads them. Typicality bias (Zhang et al. 2025, "Verbalized Sampling", arXiv 2510.01171):
+annotators favour text the base model finds likely, so the utility the labels come from is
 
-    u = u_quality + alpha * log p_base(response | prompt)          (log-probability in nats, summed over tokens)
+    u = u_quality + alpha * log p_base(response | prompt)          (log-probability in nats)
 
-and a pair (A, B) is labelled A-preferred with the Bradley-Terry probability sigmoid((u_A - u_B) / bt_scale).
-Under a KL-regularised optimum this predicts pi*(y) ~ p_base(y)^(1 + alpha/beta) exp(u_quality(y) / beta):
-every attribute sharpens when alpha > 0, including those u_quality ignores.
+where ``preferences.typicality`` says which log p_base (``typicality_logp``): ``sum`` (default) sums the
+tokens' log-probabilities, the sequence log-likelihood that the KL-regularised optimum below is written in;
+``per_token`` takes their mean, which does not grow with length. Which form Zhang et al. fit: their paper's
+text could not be read here beyond its abstract, so its equations were not checked. Their released analysis
+script (CHATS-lab/verbalized-sampling, ``analyse/reg-share.py``, as stored in the search index) measures "the
+average per-token logprob" of each HelpSteer response under Llama-3.1-405B base and fits alpha as the
+coefficient of the difference of those means in a Bradley-Terry logistic regression on within-prompt pairs,
+with the correctness difference as a covariate. So their alpha ~ 0.57 is, as far as that script shows, a
+weight on the per-token mean (``per_token``), not on the summed log-likelihood; with ``sum`` the same alpha
+weighs log p_base ~ length times more (and makes "shorter is better" part of the bias).
+
+A pair (A, B) is labelled A-preferred with the Bradley-Terry probability sigmoid((u_A - u_B) / bt_scale).
+Under a KL-regularised optimum (``sum`` form) this predicts pi*(y) ~ p_base(y)^(1 + alpha/beta)
+exp(u_quality(y) / beta): every attribute sharpens when alpha > 0, including those u_quality ignores.
 """
 from __future__ import annotations
 
@@ -28,7 +39,7 @@ import numpy as np
 
 from measure.metrics.sentiment import vader_compound
 from measure.persona_parse import FIELDS, parse_persona
-from rlhf.config import AnnotatorConfig
+from rlhf.config import AnnotatorConfig, PreferencesConfig
 
 # Words a polite reviewer avoids (the tiny world's harshest reviews use several of them).
 RUDE_WORDS = ("hate", "garbage", "stupid", "idiot", "idiotic", "crap", "sucks", "useless", "trash", "awful",
@@ -69,9 +80,23 @@ def quality_utility(terms: Dict[str, float], cfg: AnnotatorConfig) -> float:
             - cfg.w_rude * terms["rude"] + cfg.w_complete * terms["complete"] + cfg.w_finished * terms["finished"])
 
 
+TYPICALITY_FORMS = PreferencesConfig.TYPICALITY_FORMS  # preferences.typicality: how log p_base enters the utility
+
+
+def typicality_logp(token_probs: Sequence[float], form: str) -> float:
+    """The typicality term's log p_base(response), in nats: the sum of its tokens' log-probabilities
+    (``form="sum"``) or their mean per token (``"per_token"``); a response of 0 tokens gives 0.0."""
+    if form not in TYPICALITY_FORMS:
+        raise ValueError(f"form: {form!r} is out of range; accepted {' | '.join(TYPICALITY_FORMS)}")
+    logs = np.log(np.clip(np.asarray(token_probs, dtype=np.float64), 1e-300, None))
+    if logs.size == 0:
+        return 0.0
+    return float(logs.sum() if form == "sum" else logs.mean())
+
+
 def sequence_logprob(token_probs: Sequence[float]) -> float:
     """log p_base(response): the sum of the log-probabilities of its tokens, in nats."""
-    return float(np.sum(np.log(np.clip(np.asarray(token_probs, dtype=np.float64), 1e-300, None))))
+    return typicality_logp(token_probs, "sum")
 
 
 def utility(u_quality: float, logp_base: float, alpha: float) -> float:

@@ -2,12 +2,14 @@
 
 Samples come from the shared sampling engine under ``preferences.sampling`` (T = 1 by default, so each
 ``Generation.token_probs`` holds the base model's own token probabilities and log p_base(response), the
-typicality term, is their log-sum). Samples
-2i and 2i + 1 of a prompt form pair i. The pairs are a ``datasets.Dataset`` with one row per pair:
+typicality term, is their log-sum, or their mean per token with ``preferences.typicality=per_token``).
+Samples 2i and 2i + 1 of a prompt form pair i. The pairs are a ``datasets.Dataset`` with one row per pair:
 
     prompt_key, prompt, chosen, rejected            texts (the response only)
     chosen_ids, rejected_ids                        prompt ids + response ids, exactly as PPO's reward model sees them
     u_quality_chosen / _rejected, logp_chosen / _rejected, u_chosen / _rejected     the annotator's view
+                                                    (logp in the ``preferences.typicality`` form, in nats)
+    n_tokens_chosen / _rejected                     response length in tokens (the reward diagnostics' control)
     p_label                                         Bradley-Terry probability of the label that was drawn
     split                                           "train" or "heldout"
 
@@ -29,7 +31,7 @@ import numpy as np
 from measure.prompts import encode_prompt
 from measure.sampling import Generation, sample
 from measure.tiny import config_hash
-from rlhf.stages.annotator import (label_pairs, quality_terms, quality_utility, sequence_logprob, utility)
+from rlhf.stages.annotator import label_pairs, quality_terms, quality_utility, typicality_logp, utility
 from rlhf.config import PreferencesConfig
 from rlhf.world.cache import build_lock
 
@@ -52,7 +54,7 @@ def _rows_for_prompt(gens: List[Generation], prompt_ids: List[int], key: str, te
                      rng: np.random.Generator) -> List[dict]:
     is_persona = key == "persona"
     u_q = [quality_utility(quality_terms(g.text, is_persona, g.stopped_at_eos), cfg.annotator) for g in gens]
-    logp = [sequence_logprob(g.token_probs) for g in gens]
+    logp = [typicality_logp(g.token_probs, cfg.typicality) for g in gens]
     u = np.array([utility(q, lp, cfg.alpha) for q, lp in zip(u_q, logp)])
     a, b = np.arange(0, len(gens) - 1, 2), np.arange(1, len(gens), 2)
     a_wins, p_a = label_pairs(u[a], u[b], cfg.annotator.bt_scale, rng)
@@ -64,6 +66,7 @@ def _rows_for_prompt(gens: List[Generation], prompt_ids: List[int], key: str, te
             "chosen_ids": list(prompt_ids) + gens[c].token_ids, "rejected_ids": list(prompt_ids) + gens[r].token_ids,
             "u_quality_chosen": u_q[c], "u_quality_rejected": u_q[r], "logp_chosen": logp[c], "logp_rejected": logp[r],
             "u_chosen": float(u[c]), "u_rejected": float(u[r]), "p_label": float(p if win else 1.0 - p),
+            "n_tokens_chosen": len(gens[c].token_ids), "n_tokens_rejected": len(gens[r].token_ids),
         })
     return rows
 
