@@ -25,6 +25,8 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda")
 EXPERIMENTS = ("entropy", "semantic", "personas", "attractor", "texts")
 MODEL_BUILDERS = ("tiny_random",)
+GROUP_BY = ("pooled", "prompt")  # experiment=texts: one set per label (cross-input) | per (label, prompt)
+TEXTS_FILE_ACCEPTED = "an existing JSONL file of {model, text} lines (or JSON list, or a datasets save_to_disk folder)"
 ROOT_SEED = II("seed")  # "${seed}": a field with this default follows MeasureConfig.seed
 ROOT_SEED_DEFAULT = 0  # MeasureConfig.seed's default, used where a config is built in Python without a root
 # Lowest sampling temperature: at 1e-4 a logit gap of 0.01 is already a factor e^100 (sampling is greedy to float
@@ -176,7 +178,10 @@ class ExperimentConfig:
     prompt: str = "Steve is the CEO of a startup company"  # the paper's Experiment 3 prompt
     n_bootstrap: int = 2000  # bootstrap resamples for every 95% interval
     figure_tokens: int = 16  # tokens shown in the per-token figures (Fig. 12 and 13 use 16)
-    texts_file: Optional[str] = None  # experiment=texts: JSONL of {"model": label, "text": ...}
+    # experiment=texts: JSONL / JSON list of {"model": label, "text": ...} (or NoveltyBench's {"prompt", "model",
+    # "generations": [...]}), or a `datasets` save_to_disk folder; field names: measure/texts_io.py
+    texts_file: Optional[str] = None
+    group_by: str = "pooled"  # experiment=texts: pooled (one set per label, cross-input) | prompt (per input)
     k_min: int = 2  # k-means: smallest k tried (silhouette is undefined at k = 1; identical texts give k = 1)
     k_max: int = 20  # largest k tried; the paper found 14 clusters (Fig. 9), so 20 leaves room
     tsne_perplexity: float = 30.0  # the paper's t-SNE perplexity (Fig. 9, 10); clipped to n - 1 for small sets
@@ -252,9 +257,9 @@ class ExperimentConfig:
                 sorted(self.attribute_values), f"keys among {list(ATTRIBUTES)}")
         require("{value}" in self.exact_value_format, "experiment.exact_value_format", self.exact_value_format,
                 "a string holding {value}")
+        require(self.group_by in GROUP_BY, "experiment.group_by", self.group_by, " | ".join(GROUP_BY))
         if self.name == "texts":  # the file itself is checked by check_inputs, not here (no filesystem in schemas)
-            require(bool(self.texts_file), "experiment.texts_file", self.texts_file,
-                    "an existing JSONL file of {model, text} lines")
+            require(bool(self.texts_file), "experiment.texts_file", self.texts_file, TEXTS_FILE_ACCEPTED)
 
 
 @dataclass
@@ -285,8 +290,9 @@ def check_inputs(cfg: MeasureConfig) -> None:
     The entry point calls it before any model loads."""
     exp = cfg.experiment
     if exp.name == "texts":
-        require(bool(exp.texts_file) and os.path.isfile(os.path.expanduser(exp.texts_file)),
-                "experiment.texts_file", exp.texts_file, "an existing JSONL file of {model, text} lines")
+        path = os.path.expanduser(exp.texts_file or "")
+        require(bool(exp.texts_file) and (os.path.isfile(path) or os.path.isdir(path)),
+                "experiment.texts_file", exp.texts_file, TEXTS_FILE_ACCEPTED)
     if exp.name == "personas" and exp.ground_truth_file:
         require(os.path.isfile(os.path.expanduser(exp.ground_truth_file)), "experiment.ground_truth_file",
                 exp.ground_truth_file, "null or an existing ground-truth JSON file")

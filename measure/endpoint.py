@@ -122,12 +122,27 @@ class EndpointModel:
                 "extra_body": self.spec.extra_body, "dtype": None, "device": "endpoint"}
 
     def request(self, prompt: str, cfg: SamplingConfig, chat: bool, size: int, batch: int) -> List[Generation]:
-        """One request for ``size`` samples; its choices as Generations of batch ``batch``."""
+        """``size`` samples of batch ``batch``: one request with ``n = size``, and more (seeded apart) for a server
+        that answers fewer choices than asked (``transformers serve`` ignores ``n``)."""
+        gens: List[Generation] = []
+        while len(gens) < size:
+            more = self._request_once(prompt, cfg, chat, size - len(gens), batch, attempt=len(gens))
+            if not more:
+                raise ConfigError(f"model.{self.spec.label}: {self.url} answered no choices")
+            if len(more) < size - len(gens) and not gens:
+                log.warning("%s: %s answered %d of %d samples asked for (it ignores `n`); asking again for the rest",
+                            self.spec.label, self.url, len(more), size)
+            gens += more
+        return gens[:size]
+
+    def _request_once(self, prompt: str, cfg: SamplingConfig, chat: bool, size: int, batch: int,
+                      attempt: int) -> List[Generation]:
         import openai
 
         extra = {**({"return_token_ids": True} if self.is_vllm else {}), **self.spec.extra_body}
+        seed = request_seed(cfg.seed, batch) if attempt == 0 else request_seed(cfg.seed * 7919 + batch, attempt)
         common = dict(model=self.name, n=size, temperature=cfg.temperature, top_p=1.0, max_tokens=cfg.n_predict,
-                      seed=request_seed(cfg.seed, batch), extra_body=extra or None)
+                      seed=seed, extra_body=extra or None)
         try:
             if chat:
                 out = self.client.chat.completions.create(messages=[{"role": "user", "content": prompt}],
