@@ -12,12 +12,13 @@ engine derives its per-batch generators (honoured by vLLM and SGLang, best effor
 What a ``Generation`` from a server holds: its text; the sampled tokens' texts and probabilities and the top-k
 probabilities, where the server returns log-probabilities (vLLM: after temperature when served with
 ``--logprobs-mode processed_logprobs``, as ``make serve`` does; raw model probabilities otherwise, which is the
-same at T = 1); token ids where the server returns them (vLLM: ``return_token_ids``, asked for automatically when
-the server says it is vLLM; or keys of the form ``token_id:N``), else empty; ``entropy_bits`` EMPTY: no server
+same at T = 1); token ids and top-k ids where the server returns them (vLLM: ``return_token_ids`` and
+``return_tokens_as_token_ids``, asked for automatically when the server says it is vLLM, each token's text then from
+its ``/detokenize``), else empty; ``entropy_bits`` EMPTY: no server
 returns the full next-token distribution, so full-vocabulary entropy is unavailable (``has_full_entropy``), never
 estimated. ``stopped_at_eos``: the server's ``finish_reason`` is ``stop``. The completions API returns the top
-log-probabilities as a dict keyed by token text, so two top tokens with the same text (rare; byte fragments)
-collapse into one entry; the missing entries are recorded as probability 0.
+log-probabilities as a dict keyed by token text, so on a server other than vLLM two top tokens with the same text
+(byte fragments that decode to "" or U+FFFD) collapse into one entry; the missing entries are recorded as p = 0.
 
 Requests run concurrently (``model.<label>.concurrency``); the client retries 408/409/429/5xx and dropped
 connections with exponential backoff (``max_retries``) and gives up after ``timeout_s`` per request. Every
@@ -47,6 +48,9 @@ from measure.sampling import (HEADER_FORMAT, Generation, request_seed, resumable
 
 log = logging.getLogger(__name__)
 TOKEN_ID = re.compile(r"^token_id:(\d+)$")  # vLLM's --return-tokens-as-token-ids form of a token
+# asked of a vLLM server: the sampled ids, and tokens as token_id:N, so that top-k entries are keyed by id (the
+# completions API keys them by text, and byte tokens that decode alike, "" or "\ufffd", would collapse into one)
+VLLM_EXTRAS = {"return_token_ids": True, "return_tokens_as_token_ids": True}
 NO_KEY = "EMPTY"  # what a local server without --api-key accepts; never the environment's OPENAI_API_KEY
 
 
@@ -79,6 +83,8 @@ class EndpointModel:
         for name in ("httpx", "httpx2"):  # the client logs one line per request otherwise
             logging.getLogger(name).setLevel(logging.WARNING)
         self.spec, self.url = spec, spec.base_url.rstrip("/")
+        self.root = self.url[: -len("/v1")] if self.url.endswith("/v1") else self.url  # vLLM's own routes live here
+        self._texts: dict = {}  # token id -> its text (``token_texts``)
         self.client = openai.OpenAI(base_url=self.url, api_key=api_key(spec), timeout=spec.timeout_s,
                                     max_retries=spec.max_retries)
         node = f"model.{spec.label}"
@@ -139,7 +145,7 @@ class EndpointModel:
                       attempt: int) -> List[Generation]:
         import openai
 
-        extra = {**({"return_token_ids": True} if self.is_vllm else {}), **self.spec.extra_body}
+        extra = {**(VLLM_EXTRAS if self.is_vllm else {}), **self.spec.extra_body}
         seed = request_seed(cfg.seed, batch) if attempt == 0 else request_seed(cfg.seed * 7919 + batch, attempt)
         common = dict(model=self.name, n=size, temperature=cfg.temperature, top_p=1.0, max_tokens=cfg.n_predict,
                       seed=seed, extra_body=extra or None)
@@ -156,8 +162,25 @@ class EndpointModel:
         except openai.APIStatusError as err:
             raise ConfigError(f"model.{self.spec.label}: {self.url} refused a request ({err.status_code}: "
                               f"{_server_message(err)})") from None
-        choices = sorted(out.choices, key=lambda c: c.index)
-        return [_generation(c, prompt, cfg.top_k, batch, chat) for c in choices]
+        gens = [_generation(c, prompt, cfg.top_k, batch, chat) for c in sorted(out.choices, key=lambda c: c.index)]
+        for g in gens:  # vLLM's tokens come as token_id:N (distinct top-k keys); their texts from /detokenize
+            if g.token_ids and all(TOKEN_ID.match(t) for t in g.token_texts):
+                g.token_texts = self.token_texts(g.token_ids)
+        return gens
+
+    def token_texts(self, ids: Sequence[int]) -> List[str]:
+        """Each token's text, as the server decodes it alone (vLLM ``/detokenize``, once per distinct id); a server
+        without that route leaves ``token_id:N``."""
+        import openai
+
+        for i in set(ids) - set(self._texts):
+            try:
+                reply = self.client.post(f"{self.root}/detokenize", body={"model": self.name, "tokens": [int(i)]},
+                                         cast_to=object)
+                self._texts[i] = reply.get("prompt", f"token_id:{i}") if isinstance(reply, dict) else f"token_id:{i}"
+            except openai.APIError:
+                self._texts[i] = f"token_id:{i}"
+        return [self._texts[i] for i in ids]
 
     def close(self) -> None:
         self.client.close()
