@@ -175,3 +175,21 @@ def test_a_server_without_logprobs_stops_experiment_3_in_one_line(vllm_url, tmp_
     lines = [line for line in err.splitlines() if "returned no log-probabilities" in line]
     assert len(lines) == 1 and vllm_url in lines[0], err[-2000:]
     assert "Traceback" not in err
+
+
+def test_personas_and_attractor_run_against_the_server_chat_and_plain(vllm_url, tmp_path):
+    """Both labels served by one server: base gets plain text (/v1/completions), aligned (chat: true) the server's
+    chat template (/v1/chat/completions). Experiment 1's exact attributes need the weights here: skipped, saying so."""
+    pair = ["model=endpoint", f"model.base.base_url={vllm_url}", f"model.aligned.base_url={vllm_url}",
+            "sampling.n_samples=12", "sampling.batch_size=6", "sampling.n_predict=24"]
+    personas = _measure("experiment=personas", *pair, run_dir=tmp_path / "personas")
+    assert personas["models"]["aligned"]["n_outputs"] == 12 and personas["models"]["aligned"]["backend"] == "endpoint"
+    assert "served" in personas["attributes_exact"]["skipped"]
+    from measure.sampling import read_header
+
+    assert read_header(tmp_path / "personas" / "generations_aligned.jsonl")["api"] == "chat"
+    assert read_header(tmp_path / "personas" / "generations_base.jsonl")["api"] == "completions"
+    attractor = _measure("experiment=attractor", *pair, "experiment.attractor_continuations=4", "experiment.k_max=4",
+                         run_dir=tmp_path / "attractor")
+    assert attractor["models"]["aligned"]["n_continuations"] == 4 * len(attractor["perturbations"]) > 0
+    assert 0 < attractor["models"]["base"]["early_prob"]["mean"] <= 1

@@ -215,14 +215,14 @@ class ExactRun:
     def _why_not(self) -> Optional[str]:
         if self.cfg.experiment.n_contexts == 0:
             return "experiment.n_contexts is 0"
-        if not self.values:
-            return "no candidate values: set experiment.ground_truth_file or experiment.attribute_values"
-        if "base" not in self.labels:
-            return "the contexts are the base model's cards: labels must include base"
         served = [label for label in self.labels if getattr(self.cfg.model, label).base_url]
         if served:
             return (f"model {', '.join(served)} is served (base_url): teacher-forced scoring needs the weights in this "
                     "process (set model.<label>.path instead)")
+        if not self.values:
+            return "no candidate values: set experiment.ground_truth_file or experiment.attribute_values"
+        if "base" not in self.labels:
+            return "the contexts are the base model's cards: labels must include base"
         return None
 
     def score(self, label: str, model, tokenizer, prompts: Dict[str, str], out_dir: Path, fingerprint) -> None:
