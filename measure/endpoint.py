@@ -25,8 +25,9 @@ connections with exponential backoff (``max_retries``) and gives up after ``time
 finished request is appended to the same resumable JSONL file as the in-process engine writes (``measure.sampling``:
 header first, one batch per request), so a killed run resumes with nothing lost or duplicated and a file drawn
 under another model, prompt or sampling config is discarded. The header's ``model_fingerprint`` hashes the
-server's description of its model (id, root, max_model_len), not the URL: the same model restarted on another
-port resumes.
+server's description of its model (id, root, max_model_len) and, when that root is a folder on this machine (a local
+vLLM server), the folder's content (``measure.fingerprint``); not the URL: the same model restarted on another port
+resumes, and a path that now holds another build does not.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ from typing import List, Optional, Sequence
 from tqdm.auto import tqdm
 
 from measure.config import ConfigError, ModelConfig, SamplingConfig
+from measure.fingerprint import path_fingerprint
 from measure.sampling import (HEADER_FORMAT, Generation, request_seed, resumable_batches, batch_sizes,
                               write_progress)
 
@@ -114,6 +116,9 @@ class EndpointModel:
         info = entry.model_dump() if entry is not None else {"id": self.name}
         self.is_vllm = info.get("owned_by") == "vllm"
         described = {k: info.get(k) for k in ("id", "root", "max_model_len", "owned_by")}
+        root = info.get("root")
+        if isinstance(root, str) and os.path.isdir(os.path.expanduser(root)):  # served from a folder here: its content
+            described["content"] = path_fingerprint(root)  # (a path such as tinyworld/current can change builds)
         self.fingerprint = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
         log.info("%s: served model %r at %s%s", spec.label, self.name, self.url, " (vLLM)" if self.is_vllm else "")
 
