@@ -15,7 +15,7 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING
@@ -25,6 +25,8 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda")
 EXPERIMENTS = ("entropy", "semantic", "personas", "attractor", "texts")
 MODEL_BUILDERS = ("tiny_random",)
+GROUP_BY = ("pooled", "prompt")  # experiment=texts: one set per label (cross-input) | per (label, prompt)
+TEXTS_FILE_ACCEPTED = "an existing JSONL file of {model, text} lines (or JSON list, or a datasets save_to_disk folder)"
 ROOT_SEED = II("seed")  # "${seed}": a field with this default follows MeasureConfig.seed
 ROOT_SEED_DEFAULT = 0  # MeasureConfig.seed's default, used where a config is built in Python without a root
 # Lowest sampling temperature: at 1e-4 a logit gap of 0.01 is already a factor e^100 (sampling is greedy to float
@@ -84,7 +86,8 @@ class WandbConfig:
 
 @dataclass
 class ModelConfig:
-    path: str = MISSING  # hub id (meta-llama/Llama-2-7b-hf) or a local directory
+    # hub id (meta-llama/Llama-2-7b-hf) or a local directory; null when the model is served (base_url)
+    path: Optional[str] = MISSING
     label: str = "base"  # name used in results.json, figures and wandb
     chat: bool = False  # wrap instruction prompts (Experiment 1) in the model's chat template
     adapter: Optional[str] = None  # PEFT (LoRA) adapter directory applied on top of `path`
@@ -97,10 +100,35 @@ class ModelConfig:
     build_seed: int = 0  # seed of the random init when `build` is set
     init_std: float = 0.02  # initializer_range of a built model (larger = peakier logits)
     missing_hint: Optional[str] = None  # extra advice when `path` is missing (e.g. the command that builds it)
+    # --- a served model (OpenAI-compatible endpoint: vLLM, SGLang, llama.cpp, transformers serve, OpenAI) instead
+    # of weights in this process; measure/endpoint.py. null = load `path` here.
+    base_url: Optional[str] = None  # e.g. http://127.0.0.1:8000/v1 (`make serve MODEL=<dir> PORT=8000`)
+    model_name: Optional[str] = None  # the server's model id; null = the one model the server lists
+    # NAME of the environment variable holding the API key (OPENAI_API_KEY for OpenAI); the key itself is never
+    # in config, results, logs or wandb. null = no key (a local vLLM server needs none)
+    auth_env: Optional[str] = None
+    concurrency: int = 8  # requests in flight at once
+    timeout_s: float = 120.0  # per request: connect, and wait for the whole answer
+    max_retries: int = 4  # retries of a request answered 429/5xx or cut off, with exponential backoff
+    # extra JSON fields sent with every request, for a server's own options (vLLM: {top_k: -1}); a field named like
+    # a credential is refused on the command line (measure.errors); name the key's variable in auth_env instead
+    extra_body: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         require_finite(self, f"model.{self.label}")
-        require(bool(self.path), "model.path", self.path, "a hub id or a local directory")
+        require(bool(self.path) or bool(self.base_url), f"model.{self.label}.path", self.path,
+                "a hub id or a local directory (or model.<label>.base_url for a served model)")
+        if self.base_url:
+            require(self.base_url.startswith(("http://", "https://")), f"model.{self.label}.base_url",
+                    self.base_url, "an http(s) URL such as http://127.0.0.1:8000/v1")
+            require(not self.adapter and not self.build, f"model.{self.label}.adapter",
+                    self.adapter or self.build, "null for a served model (serve the adapter with the server: "
+                    "vLLM --enable-lora --lora-modules NAME=DIR, then model_name=NAME)")
+            require(self.auth_env is None or (bool(self.auth_env) and self.auth_env.replace("_", "").isalnum()),
+                    f"model.{self.label}.auth_env", self.auth_env, "null or an environment variable NAME")
+        require(self.concurrency >= 1, f"model.{self.label}.concurrency", self.concurrency, ">= 1")
+        require(self.timeout_s > 0, f"model.{self.label}.timeout_s", self.timeout_s, "> 0 seconds")
+        require(self.max_retries >= 0, f"model.{self.label}.max_retries", self.max_retries, ">= 0")
         require(self.dtype in DTYPES, f"model.{self.label}.dtype", self.dtype, " | ".join(DTYPES))
         require(self.device in DEVICES, f"model.{self.label}.device", self.device, " | ".join(DEVICES))
         require(self.build is None or self.build in MODEL_BUILDERS, f"model.{self.label}.build",
@@ -150,7 +178,10 @@ class ExperimentConfig:
     prompt: str = "Steve is the CEO of a startup company"  # the paper's Experiment 3 prompt
     n_bootstrap: int = 2000  # bootstrap resamples for every 95% interval
     figure_tokens: int = 16  # tokens shown in the per-token figures (Fig. 12 and 13 use 16)
-    texts_file: Optional[str] = None  # experiment=texts: JSONL of {"model": label, "text": ...}
+    # experiment=texts: JSONL / JSON list of {"model": label, "text": ...} (or NoveltyBench's {"prompt", "model",
+    # "generations": [...]}), or a `datasets` save_to_disk folder; field names: measure/texts_io.py
+    texts_file: Optional[str] = None
+    group_by: str = "pooled"  # experiment=texts: pooled (one set per label, cross-input) | prompt (per input)
     k_min: int = 2  # k-means: smallest k tried (silhouette is undefined at k = 1; identical texts give k = 1)
     k_max: int = 20  # largest k tried; the paper found 14 clusters (Fig. 9), so 20 leaves room
     tsne_perplexity: float = 30.0  # the paper's t-SNE perplexity (Fig. 9, 10); clipped to n - 1 for small sets
@@ -226,9 +257,9 @@ class ExperimentConfig:
                 sorted(self.attribute_values), f"keys among {list(ATTRIBUTES)}")
         require("{value}" in self.exact_value_format, "experiment.exact_value_format", self.exact_value_format,
                 "a string holding {value}")
+        require(self.group_by in GROUP_BY, "experiment.group_by", self.group_by, " | ".join(GROUP_BY))
         if self.name == "texts":  # the file itself is checked by check_inputs, not here (no filesystem in schemas)
-            require(bool(self.texts_file), "experiment.texts_file", self.texts_file,
-                    "an existing JSONL file of {model, text} lines")
+            require(bool(self.texts_file), "experiment.texts_file", self.texts_file, TEXTS_FILE_ACCEPTED)
 
 
 @dataclass
@@ -259,8 +290,9 @@ def check_inputs(cfg: MeasureConfig) -> None:
     The entry point calls it before any model loads."""
     exp = cfg.experiment
     if exp.name == "texts":
-        require(bool(exp.texts_file) and os.path.isfile(os.path.expanduser(exp.texts_file)),
-                "experiment.texts_file", exp.texts_file, "an existing JSONL file of {model, text} lines")
+        path = os.path.expanduser(exp.texts_file or "")
+        require(bool(exp.texts_file) and (os.path.isfile(path) or os.path.isdir(path)),
+                "experiment.texts_file", exp.texts_file, TEXTS_FILE_ACCEPTED)
     if exp.name == "personas" and exp.ground_truth_file:
         require(os.path.isfile(os.path.expanduser(exp.ground_truth_file)), "experiment.ground_truth_file",
                 exp.ground_truth_file, "null or an existing ground-truth JSON file")

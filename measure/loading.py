@@ -74,7 +74,12 @@ def check_weights_format(spec: ModelConfig, field_name: str) -> None:
 
 def check_model_source(spec: ModelConfig, field_name: str) -> None:
     """Fail fast, in one line, if ``spec.path`` can be neither found locally nor fetched, or holds pickle weights
-    the config does not allow."""
+    the config does not allow; for a served model (``base_url``), if its server does not answer or lacks the model."""
+    if spec.base_url:  # a served model: ask the server now (one line naming the URL if it does not answer)
+        from measure.endpoint import EndpointModel
+
+        EndpointModel(spec).close()
+        return
     if spec.build:
         return  # built on first use
     path = os.path.expanduser(spec.path)

@@ -68,6 +68,23 @@ class Generation:
         return cls(**json.loads(line))
 
 
+def request_seed(seed: int, batch: int) -> int:
+    """The seed of batch ``batch`` under ``sampling.seed``: the engine's per-batch generator and an endpoint
+    request's ``seed`` (kept below 2**31, which every server takes)."""
+    return (seed * 1_000_003 + batch) % 2 ** 31
+
+
+def batch_sizes(n: int, batch_size: int) -> List[int]:
+    """Sizes of the batches (engine) or requests (endpoint) that draw ``n`` samples."""
+    return [min(batch_size, n - start) for start in range(0, n, batch_size)]
+
+
+def has_full_entropy(gen: Generation) -> bool:
+    """Whether ``gen`` records the full next-token entropy of each of its tokens (the engine does; a served model,
+    which returns top-k log-probabilities only, does not: its ``entropy_bits`` is empty)."""
+    return len(gen.entropy_bits) == len(gen.token_probs)
+
+
 def _batch_generator(seed: int, batch: int, device: torch.device) -> torch.Generator:
     g = torch.Generator(device=device)
     g.manual_seed(seed * 1_000_003 + batch)
@@ -263,7 +280,7 @@ def _load_finished_batches(path: Path, sizes: List[int]) -> dict:
     return {b: g for b, g in by_batch.items() if b < len(sizes) and len(g) == sizes[b]}
 
 
-def _resumable_batches(path: Path, header: dict, sizes: List[int], reuse_from: Optional[str], desc: str) -> dict:
+def resumable_batches(path: Path, header: dict, sizes: List[int], reuse_from: Optional[str], desc: str) -> dict:
     """Finished batches of this call found in ``path`` (when its header matches) and in the file of the same
     name in ``reuse_from`` (likewise); a file whose header differs is ignored, with one log line saying why."""
     done: dict = {}
@@ -288,7 +305,7 @@ def _resumable_batches(path: Path, header: dict, sizes: List[int], reuse_from: O
     return done
 
 
-def _write_progress(path: Path, header: dict, done: dict) -> None:
+def write_progress(path: Path, header: dict, done: dict) -> None:
     """Rewrite ``path`` as header + the finished batches (no partial batch), atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -320,14 +337,14 @@ def sample(model, tokenizer, prompt_ids: Sequence[int], cfg: SamplingConfig, *, 
         raise ValueError("prompt_ids is empty; a prompt needs at least one token (BOS)")
     check_fits(model, prompt_ids, cfg, name)
     device = next(model.parameters()).device
-    sizes = [min(cfg.batch_size, n - start) for start in range(0, n, cfg.batch_size)]
+    sizes = batch_sizes(n, cfg.batch_size)
     eos_ids = _eos_ids(model, tokenizer)
     path = Path(progress_file) if progress_file else None
     done: dict = {}
     if path:
         header = progress_header(model, cfg, prompt_ids, prompt, n, model_fingerprint)
-        done = _resumable_batches(path, header, sizes, cfg.reuse_from, desc)
-        _write_progress(path, header, done)
+        done = resumable_batches(path, header, sizes, cfg.reuse_from, desc)
+        write_progress(path, header, done)
     was_training = model.training
     model.eval()
     bar = tqdm(total=n, desc=desc, unit="sample", disable=not show_progress)

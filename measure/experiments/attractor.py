@@ -18,7 +18,6 @@ and `fig14_prob_by_position.png`.
 """
 from __future__ import annotations
 
-import gc
 import logging
 import re
 from pathlib import Path
@@ -29,12 +28,10 @@ import numpy as np
 from measure.config import ConfigError, MeasureConfig
 from measure.embeddings import embed
 from measure.figures import attractor as figs
-from measure.fingerprint import model_fingerprint
-from measure.loading import load_model
 from measure.metrics.clusters import Clustering, choose_k, nearest_cluster, nearest_to_centroids
 from measure.metrics.lexical import sentences
-from measure.prompts import encode_prompt
-from measure.sampling import Generation, read_generations, read_header, sample
+from measure.samplers import open_sampler
+from measure.sampling import Generation, read_generations, read_header
 from measure.stats import bootstrap_ci, compare, summarize
 
 log = logging.getLogger(__name__)
@@ -142,31 +139,25 @@ def perturbations(prompt: str, texts: List[str], X: np.ndarray, clustering: Clus
 
 
 def _sample_model(cfg: MeasureConfig, out_dir: Path, label: str, state: dict) -> None:
-    """Load one model once and sample with it: its unperturbed completions (unless read from ``source_dir``),
-    and, once the source model's clusters give the perturbed prompts, its continuations of each of them."""
+    """Open one model once (loaded here, or its server) and sample with it: its unperturbed completions (unless read
+    from ``source_dir``), and, once the source model's clusters give the perturbed prompts, its continuations of each
+    of them. Both need the sampled tokens' probabilities: a server that returns none stops the run in one line."""
     exp, spec = cfg.experiment, getattr(cfg.model, label)
-    model, tokenizer = load_model(spec)
-    fingerprint = model_fingerprint(spec)
-    try:
-        _check_source_model(state, label, fingerprint)
+    with open_sampler(spec) as sampler:
+        _check_source_model(state, label, sampler.fingerprint)
         if label not in state["unperturbed"]:
-            state["unperturbed"][label] = sample(
-                model, tokenizer, encode_prompt(tokenizer, exp.prompt), cfg.sampling, prompt=exp.prompt,
-                progress_file=out_dir / f"generations_{label}.jsonl", desc=f"sampling {label}",
-                model_fingerprint=fingerprint)
+            state["unperturbed"][label] = sampler.sample(
+                exp.prompt, cfg.sampling, progress_file=out_dir / f"generations_{label}.jsonl",
+                desc=f"sampling {label}", need_logprobs=True)
         texts = [g.text for g in state["unperturbed"][label]]
         state["clusters"][label] = _clusters(texts, exp, exp.stats_seed)
         if label == state["source"]:
             state["perturbations"] = perturbations(exp.prompt, texts, *state["clusters"][label])
         state["continuations"][label] = [
-            sample(model, tokenizer, encode_prompt(tokenizer, p["perturbed_prompt"]), cfg.sampling,
-                   prompt=p["perturbed_prompt"], n=exp.attractor_continuations,
-                   progress_file=out_dir / f"attractor_{label}_prompt{j}.jsonl", desc=f"{label} perturbed prompt {j}",
-                   model_fingerprint=fingerprint)
+            sampler.sample(p["perturbed_prompt"], cfg.sampling, n=exp.attractor_continuations,
+                           progress_file=out_dir / f"attractor_{label}_prompt{j}.jsonl",
+                           desc=f"{label} perturbed prompt {j}", need_logprobs=True)
             for j, p in enumerate(state["perturbations"])]
-    finally:
-        del model
-        gc.collect()
 
 
 def measure_model(label: str, state: dict, n_boot: int, seed: int) -> Tuple[dict, Dict[str, np.ndarray]]:

@@ -32,7 +32,6 @@ and covered mass beside them: ``reference_*``).
 from __future__ import annotations
 
 import dataclasses
-import gc
 import json
 import logging
 from collections import Counter
@@ -47,8 +46,6 @@ from measure.exact_attributes import (candidate_values, card_contexts, contexts_
 from measure.experiments.diversity import TextSet, measure_sets
 from measure.figures import personas as figs
 from measure.figures.semantic import cluster_samples, plot_clusters, write_cluster_table
-from measure.fingerprint import model_fingerprint
-from measure.loading import load_model
 from measure.metrics.attributes import (attribute_entropy_bits, chao_shen_entropy_bits, compare_at_equal_n,
                                         distinct_count, missing_share, truth_distribution, tv_distance)
 from measure.metrics.lexical import sentences
@@ -56,6 +53,7 @@ from measure.metrics.registry import key as metric_key
 from measure.metrics.sentiment import polarity_shares, vader_compound
 from measure.persona_parse import ATTRIBUTES
 from measure.prompts import encode_prompt
+from measure.samplers import model_source, open_sampler
 from measure.sampling import sample
 from measure.stats import compare, summarize
 
@@ -185,21 +183,18 @@ def run(cfg: MeasureConfig, out_dir: Path) -> dict:
         spec = getattr(cfg.model, label)
         formats[label] = "chat template ([INST] when the tokenizer has none)" if spec.chat else "plain text"
         prompt = prompts["chat" if spec.chat else "plain"]
-        model, tokenizer = load_model(spec)
-        ids = encode_prompt(tokenizer, prompt, chat=spec.chat)
-        fingerprint = model_fingerprint(spec)
-        generations[label] = sample(model, tokenizer, ids, cfg.sampling, prompt=prompt,
-                                    progress_file=out_dir / f"generations_{label}.jsonl", desc=f"sampling {label}",
-                                    model_fingerprint=fingerprint)
-        exact.score(label, model, tokenizer, prompts, out_dir, fingerprint)
-        del model
-        gc.collect()
+        with open_sampler(spec) as sampler:
+            generations[label] = sampler.sample(prompt, cfg.sampling, chat=spec.chat,
+                                                progress_file=out_dir / f"generations_{label}.jsonl",
+                                                desc=f"sampling {label}")
+            if not sampler.served:
+                exact.score(label, sampler.model, sampler.tokenizer, prompts, out_dir, sampler.fingerprint)
     texts = {label: [g.text for g in gens] for label, gens in generations.items()}
     results = {"prompts": prompts, "prompt_format": formats, "temperature": cfg.sampling.temperature,
                "n_predict": cfg.sampling.n_predict, "ground_truth_file": cfg.experiment.ground_truth_file,
                **analyse_personas(texts, cfg, out_dir, truth)}
     for label, gens in generations.items():
-        results["models"][label]["path"] = getattr(cfg.model, label).path
+        results["models"][label].update(model_source(getattr(cfg.model, label)))
         results["models"][label]["eos_share"] = float(np.mean([g.stopped_at_eos for g in gens]))
     exact.write(results, truth, out_dir)
     _log_wandb(results, out_dir)
@@ -220,6 +215,10 @@ class ExactRun:
     def _why_not(self) -> Optional[str]:
         if self.cfg.experiment.n_contexts == 0:
             return "experiment.n_contexts is 0"
+        served = [label for label in self.labels if getattr(self.cfg.model, label).base_url]
+        if served:
+            return (f"model {', '.join(served)} is served (base_url): teacher-forced scoring needs the weights in this "
+                    "process (set model.<label>.path instead)")
         if not self.values:
             return "no candidate values: set experiment.ground_truth_file or experiment.attribute_values"
         if "base" not in self.labels:

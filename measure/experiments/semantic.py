@@ -21,6 +21,7 @@ from measure.config import MeasureConfig
 from measure.experiments.common import sample_each_model
 from measure.experiments.diversity import TextSet, measure_sets
 from measure.figures.semantic import cluster_samples, plot_clusters, plot_tsne_similarity, write_cluster_table
+from measure.samplers import model_source
 from measure.sampling import Generation
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def analyse_texts(texts: Dict[str, List[str]], cfg: MeasureConfig, out_dir: Path
 
 
 def generation_stats(gens: List[Generation]) -> dict:
-    lengths = np.array([len(g.token_ids) for g in gens])
+    lengths = np.array([len(g.token_texts) for g in gens])
     return {"n_completions": len(gens), "mean_tokens": float(lengths.mean()),
             "eos_share": float(np.mean([g.stopped_at_eos for g in gens]))}
 
@@ -77,7 +78,7 @@ def run(cfg: MeasureConfig, out_dir: Path) -> dict:
                "n_predict": cfg.sampling.n_predict, "embedding": "SBERT all-MiniLM-L6-v2 (384-d), whole completions",
                **analysed}
     for label, gens in generations.items():
-        results["models"][label] = {"path": getattr(cfg.model, label).path, **generation_stats(gens),
+        results["models"][label] = {**model_source(getattr(cfg.model, label)), **generation_stats(gens),
                                     **results["models"][label]}
     log_wandb("semantic", results, out_dir, sets)
     return results

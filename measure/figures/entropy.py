@@ -20,6 +20,11 @@ def plot_boxplot(topk: Dict[str, np.ndarray], full: Dict[str, np.ndarray], k: in
     for ax, data, title in ((axes[0], topk, f"top-{k} entropy (Eq. 3.2), bits"),
                             (axes[1], full, "full-vocabulary entropy, bits")):
         labels = list(data)
+        if not labels:  # a served model: full-vocabulary entropy is not returned
+            ax.text(0.5, 0.5, "unavailable\n(served model: top-k log-probabilities only)", ha="center",
+                    va="center", transform=ax.transAxes)
+            ax.set_title(title)
+            continue
         box = ax.boxplot([data[l][~np.isnan(data[l])] for l in labels], patch_artist=True)
         ax.set_xticks(range(1, len(labels) + 1), labels)
         for patch, label in zip(box["boxes"], labels):
@@ -41,7 +46,7 @@ def plot_token_entropy(generations: Dict[str, list], k: int, n_tokens: int, out_
     fig, axes = plt.subplots(len(labels), 1, figsize=(10, 3 * len(labels)), squeeze=False)
     for ax, label in zip(axes[:, 0], labels):
         gen = generations[label][0]
-        ent = top_k_entropy_bits(np.asarray(gen.topk_probs[:n_tokens])) if gen.token_ids else np.array([])
+        ent = top_k_entropy_bits(np.asarray(gen.topk_probs[:n_tokens])) if gen.topk_probs else np.array([])
         ax.bar(range(len(ent)), ent, color=_color(label))
         ax.set_xticks(range(len(ent)), _tick_labels(gen, n_tokens), rotation=60, ha="right", fontsize=8)
         ax.set_ylim(0, np.log2(k) * 1.05)

@@ -24,6 +24,9 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
+# the version of the metric definitions every results.json records (meta.metrics_version): bump it when a metric
+# changes what it computes, so numbers from before and after are not compared as if they were one measure
+METRICS_VERSION = "1"
 DIRECTIONS = ("higher", "lower", "neither")
 LEVELS = ("token", "text", "set")
 
