@@ -32,7 +32,7 @@ from measure.persona_parse import ATTRIBUTES
 from measure.prompts import encode_prompt
 from measure.results import write_results
 from measure.tracking import wandb_run
-from rlhf.stages.annotator import quality_terms, quality_utility
+from rlhf.stages.annotator import quality_terms, quality_utility, typicality_logp
 from rlhf.stages.callbacks import (EXACT_BOOTSTRAP, DiversityCallback, MetricsLogCallback, base_view,
                                    diversity_metrics, draw_samples, exact_probe, read_truth)
 from rlhf.stages.ppo import PPORun, load_value_and_reward, ppo_dir, run_name, use_cpu, world_size
@@ -197,21 +197,15 @@ def sample_metrics(tokenizer, reward_model, cfg, samples: Dict[str, list]) -> Di
     return out
 
 
-def typicality(logprobs: np.ndarray, form: str) -> float:
-    """The annotator's typicality term from per-token base log-probabilities: their sum, or their mean per token."""
-    if not logprobs.size:
-        return 0.0
-    return float(logprobs.sum() if form == "sum" else logprobs.mean())
-
-
 def true_utilities(samples: Dict[str, list], base_logprobs: Dict[str, List[np.ndarray]], cfg) -> np.ndarray:
-    """The annotator's utility u = u_quality + alpha * typicality of every sample (all prompts, in order)."""
-    form = getattr(cfg.preferences, "typicality", "sum")
+    """The annotator's utility u = u_quality + alpha * log p_base (in ``preferences.typicality``'s form: summed or
+    per token) of every sample (all prompts, in order); ``base_logprobs`` are the base's per-token log-probs."""
     out = []
     for key, gens in samples.items():
         for g, lp in zip(gens, base_logprobs[key]):
             u_q = quality_utility(quality_terms(g.text, key == "persona", g.stopped_at_eos), cfg.preferences.annotator)
-            out.append(u_q + cfg.preferences.alpha * typicality(lp, form))
+            typical = typicality_logp(np.exp(lp), cfg.preferences.typicality)  # the annotator's own form
+            out.append(u_q + cfg.preferences.alpha * typical)
     return np.array(out)
 
 

@@ -120,7 +120,7 @@ class Pool:
     hits: np.ndarray  # persona: the control value named (bool)
 
     def utility(self, alpha: float, typicality: str) -> Dict[str, np.ndarray]:
-        logp = self.logp_sum if typicality == "sum" else self.logp_mean
+        logp = self.logp_sum if typicality == "sum" else self.logp_mean  # annotator.TYPICALITY_FORMS
         return {k: self.u_quality[k] + alpha * logp[k] for k in self.u_quality}
 
 
@@ -242,8 +242,6 @@ def draw_pool(cfg, out: Path):
                                      model_fingerprint=fingerprint, name="predict.sampling")
     del model
     ann = cfg.preferences.annotator
-    logs = {k: [np.log(np.clip(np.asarray(g.token_probs, dtype=np.float64), 1e-300, None)) for g in gs]
-            for k, gs in samples.items()}
     scores: Dict[float, Dict[str, np.ndarray]] = {}
     if p.reward_models:
         from transformers import AutoModelForSequenceClassification
@@ -258,8 +256,8 @@ def draw_pool(cfg, out: Path):
     pool = Pool(
         u_quality={k: np.array([quality_utility(quality_terms(g.text, k == "persona", g.stopped_at_eos), ann)
                                 for g in gs]) for k, gs in samples.items()},
-        logp_sum={k: np.array([lp.sum() for lp in v]) for k, v in logs.items()},
-        logp_mean={k: np.array([lp.mean() if lp.size else 0.0 for lp in v]) for k, v in logs.items()},
+        logp_sum={k: np.array([typicality_logp(g.token_probs, "sum") for g in gs]) for k, gs in samples.items()},
+        logp_mean={k: np.array([typicality_logp(g.token_probs, "per_token") for g in gs]) for k, gs in samples.items()},
         scores=scores, codes=attribute_codes(persona_texts),
         hits=np.array([getattr(parse_persona(t), cfg.control.attribute) == cfg.control.value for t in persona_texts]))
     values = {a: [getattr(parse_persona(t), a) for t in persona_texts] for a in DISTRIBUTION_ATTRIBUTES}
@@ -268,7 +266,7 @@ def draw_pool(cfg, out: Path):
 
 def predictions(pool: Pool, values: Dict[str, list], cfg) -> dict:
     p = cfg.predict
-    typicality = getattr(cfg.preferences, "typicality", "sum")
+    typicality = cfg.preferences.typicality
     pr = Predictor(pool, p, typicality, values)
     kinds = ["true"] + (["model"] if pool.scores else [])
     grid = [float(b) for b in np.geomspace(p.frontier_min_beta, p.frontier_max_beta, p.frontier_points)]
@@ -319,7 +317,7 @@ def run_stage(cfg, out: Path | None = None) -> dict:
     sampled = time.time()
     pred = predictions(pool, values, cfg)
     results = {"stage": "predict", "n_samples": cfg.predict.n_samples, "entropy_n": cfg.predict.entropy_n,
-               "typicality": getattr(cfg.preferences, "typicality", "sum"),
+               "typicality": cfg.preferences.typicality,
                "reward_models": dict(zip([str(a) for a in cfg.predict.alphas], cfg.predict.reward_models)),
                **pred, "config": stage_config(cfg, "predict", "control"),
                "timing": {"sampling_seconds": sampled - started, "predict_seconds": time.time() - sampled}}

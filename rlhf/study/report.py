@@ -306,8 +306,14 @@ def answer_section(doc: "Doc", out: Path, summary: Optional[dict]) -> None:
             rms[rm["path"]] = (c["alpha"], rm)
     if rms:
         keys = ("accuracy", "bt_ceiling", "calibration_slope", "implied_alpha", "score_sd")
-        doc.table(["reward model alpha"] + list(keys),
-                  [[fmt(alpha)] + [fmt(rm.get(k)) for k in keys] for alpha, rm in rms.values()])
+
+        def with_ci(rm, k):
+            ci = rm.get(f"{k}_ci95")
+            return fmt(rm.get(k)) + (f" [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "")
+
+        doc.table(["reward model alpha", "held-out accuracy", "Bradley-Terry ceiling", "calibration slope",
+                   "implied alpha", "score sd"],
+                  [[fmt(alpha)] + [with_ci(rm, k) for k in keys] for alpha, rm in rms.values()])
 
 
 def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
