@@ -82,6 +82,13 @@ def test_steps_are_commands_that_name_the_exact_base_build():
     assert changed == {s.name for s in steps if not s.name.startswith("bandit/")}
 
 
+def test_the_default_measures_one_model_and_runs_the_control():
+    steps = {s.name for s in _plan()}
+    assert {n.split("/")[2] for n in steps if n.startswith("measure/")} == {"alpha0_beta0.2_seed0"}
+    assert {"ppo/control_beta0.5_seed0", "ppo/control_beta1_seed1", "predict"} <= steps
+    assert len([n for n in steps if n.startswith("ppo/alpha0_")]) == 6  # 2 betas x 3 seeds
+
+
 def test_user_overrides_come_after_the_preset():
     steps = _plan("demo=test", 'demo.measure_overrides=["sampling.n_samples=7"]')
     entropy = next(s for s in steps if s.name.startswith("measure/entropy/"))
@@ -89,7 +96,9 @@ def test_user_overrides_come_after_the_preset():
 
 
 @pytest.mark.parametrize("bad,field", [("demo.jobs=0", "demo.jobs"), ("demo.betas=[0.5,0.5]", "demo.betas"),
-                                       ("demo.experiments=[attractor]", "demo.experiments")])
+                                       ("demo.experiments=[attractor]", "demo.experiments"),
+                                       ("demo.measure_betas=[0.7]", "demo.measure_betas"),
+                                       ("demo.control_betas=[0]", "demo.control_betas")])
 def test_demo_fields_are_checked(bad, field):
     with pytest.raises(ValueError, match=field):
         _plan(bad)

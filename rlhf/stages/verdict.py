@@ -265,8 +265,15 @@ def headline_sentences(cells: List[dict], base: dict, control: List[dict]) -> Li
         if not all(c["informative"] for c in control):
             verdict = "but its optimum barely moves from the base share here, so it tests nothing: read nulls above " \
                       "as inconclusive"
-        elif all(o is True for o in ok):
+        elif all(o is True for o in ok) and all(c["within_pooled_ci"] for c in control):
             verdict = "so this regime reaches the optimum of a reward it is given, and a null above is informative"
+        elif all(o is True for o in ok):
+            off = [c for c in control if not c["within_pooled_ci"]]
+            verdict = ("inside the t-CIs over seeds, but those are wide with few seeds: pooled over seeds the share "
+                       + "; ".join(f"at beta {c['beta']:g} is [{c['achieved_share_pooled_ci95'][0]:.2f}, "
+                                   f"{c['achieved_share_pooled_ci95'][1]:.2f}]" for c in off)
+                       + ", off the closed form, so the regime moves an attribute a reward asks for (a collapse "
+                         "could have shown) but does not land on the KL optimum; read sizes, not just signs")
         elif any(o is None for o in ok):
             verdict = "with one seed per beta there is no CI to judge it by: read nulls above as provisional"
         else:

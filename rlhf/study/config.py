@@ -9,7 +9,7 @@ preset's, so they win. Every step's config is composed and validated before the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
+from typing import List, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -42,6 +42,8 @@ class DemoConfig:
     control_betas: List[float] = field(default_factory=lambda: [0.5, 1.0])
     control_seeds: List[int] = field(default_factory=lambda: [0, 1])
     predict: bool = True  # the predict stage (KL-optimal targets from base samples) before PPO
+    # betas whose first-seed PPO model the paper's experiments measure against the base (null = every beta)
+    measure_betas: Optional[List[float]] = None
     stage_overrides: StageOverrides = field(default_factory=StageOverrides)  # the preset's sizes
     rlhf_overrides: List[str] = field(default_factory=list)  # yours, appended to every rlhf step
     measure_overrides: List[str] = field(default_factory=list)  # yours, appended to every measurement step
@@ -62,6 +64,8 @@ class DemoConfig:
             require(len(set(values)) == len(values), f"demo.{name}", values, "distinct values")
         require(len(self.seeds) > 0 and len(set(self.seeds)) == len(self.seeds), "demo.seeds", self.seeds,
                 "a non-empty list of distinct seeds")
+        require(self.measure_betas is None or (len(self.measure_betas) > 0 and set(self.measure_betas) <= set(self.betas)),
+                "demo.measure_betas", self.measure_betas, f"null or a non-empty subset of demo.betas {self.betas}")
         require(all(b > 0 for b in self.control_betas) and len(set(self.control_betas)) == len(self.control_betas),
                 "demo.control_betas", self.control_betas, "distinct betas > 0 (or [] for no control)")
         require(len(set(self.control_seeds)) == len(self.control_seeds) and

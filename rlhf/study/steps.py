@@ -119,8 +119,8 @@ def plan(cfg: StudyConfig, out: Path) -> List[Step]:
                                           "summary.min_seeds=1", *predicted),
                       after=ppo + (("predict",) if demo.predict else ()),
                       reads=tuple(str(out / name / "results.json") for name in ppo + (("predict",) if demo.predict else ()))))
-    steps += measurement_steps(demo.experiments, [r for r in runs if r[2] == demo.seeds[0]], out, base, truth,
-                               measure_common)
+    measured = [r for r in runs if r[2] == demo.seeds[0] and (demo.measure_betas is None or r[1] in demo.measure_betas)]
+    steps += measurement_steps(demo.experiments, measured, out, base, truth, measure_common)
     steps += [Step(f"bandit/{e}", "toy_bandit", (f"experiment={e}", *bandit_common)) for e in ("table1", "simulate")]
     return steps
 
