@@ -219,7 +219,7 @@ def draw_pool(cfg, out: Path):
     from measure.loading import load_model
     from measure.prompts import encode_prompt
     from measure.sampling import sample
-    from rlhf.stages.annotator import quality_terms, quality_utility
+    from rlhf.stages.annotator import quality_terms, quality_utility, typicality_logp
     from rlhf.stages.reward import score_sequences
 
     from measure.tiny import config_hash
