@@ -172,6 +172,7 @@ def test_demo_test_end_to_end_then_reuse_by_config_and_inputs(tmp_path):
     assert all(set(m) >= {"name", "command", "reused", "seconds"} and not m["reused"] for m in steps.values())
     page = (tmp_path / "demo" / "report.html").read_text()
     assert "What this run shows" in page and "data:image/png;base64," in page
+    assert page.index("id='the-answer'") < page.index("alt='frontier.png'") < page.index("id='what-this-run-shows'")
 
     second = run_app("rlhf.study", *_study(tmp_path), timeout=600)  # unchanged: every step is reused
     assert second.returncode == 0, (second.stdout + second.stderr)[-3000:]
