@@ -39,7 +39,7 @@ def test_seed_interval_is_a_student_t_interval():
     out = seed_interval([1.0, 3.0])  # mean 2, sd sqrt(2), t(0.975, 1) = 12.706
     assert out["mean"] == 2.0 and out["n"] == 2
     assert out["ci95"][1] - 2.0 == pytest.approx(12.7062, rel=1e-4)  # t * sd / sqrt(n) = 12.706 * 1
-    assert seed_interval([5.0])["ci95"] == [5.0, 5.0]
+    assert seed_interval([5.0])["ci95"] is None  # one seed: no interval, never a zero-width one
     assert seed_interval([None, float("nan")])["mean"] is None
 
 

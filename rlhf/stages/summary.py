@@ -95,20 +95,12 @@ def is_control(run: dict) -> bool:
 
 
 def seed_interval(values: List[float]) -> dict:
-    """{mean, ci95, n, values} over seeds: Student-t 95% interval of the mean (a single seed gives [mean, mean]).
+    """{mean, ci95, n, values} over seeds: the Student-t 95% interval of the mean; ``ci95`` is None for one seed
+    (one value has no interval). Seeds are few (2-4); a percentile bootstrap over so few values collapses to their
+    range and understates the uncertainty, so the t interval is used (``measure.stats.summarize`` pools completions)."""
+    from rlhf.stages.verdict import interval
 
-    Seeds are few (2-4); a percentile bootstrap over so few values collapses to their range and understates
-    the uncertainty, so the t interval is used here (``measure.stats.summarize`` pools completions).
-    """
-    clean = np.array([v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))],
-                     dtype=np.float64)
-    if clean.size == 0:
-        return {"mean": None, "ci95": [None, None], "n": 0}
-    mean = float(clean.mean())
-    if clean.size == 1:
-        return {"mean": mean, "ci95": [mean, mean], "n": 1, "values": clean.tolist()}
-    half = float(sps.t.ppf(0.975, clean.size - 1) * clean.std(ddof=1) / math.sqrt(clean.size))
-    return {"mean": mean, "ci95": [mean - half, mean + half], "n": int(clean.size), "values": clean.tolist()}
+    return interval(values)
 
 
 def _nested_value(block: dict, patterns: tuple, key: str):
@@ -164,8 +156,8 @@ def findings(rows: List[dict]) -> List[str]:
         for name, a, b in metrics:
             if a["mean"] is None or b["mean"] is None:
                 continue
-            if min(lo["n_seeds"], hi["n_seeds"]) < 2:  # one seed has no interval: say so, do not compare
-                verdict = "one seed, so no CI"
+            if min(lo["n_seeds"], hi["n_seeds"]) < 2 or a["ci95"] is None or b["ci95"] is None:
+                verdict = "one seed, so no CI"  # one value has no interval: say so, do not compare
             else:
                 overlap = not (a["ci95"][1] < b["ci95"][0] or b["ci95"][1] < a["ci95"][0])
                 verdict = f"{'CIs overlap' if overlap else 'CIs do not overlap'}; {lo['n_seeds']} and " \
@@ -183,7 +175,7 @@ def _draw_series(ax, cells: List[dict], alpha: float, label: str) -> List[float]
     x = np.array([c["beta"] for c in pts])
     m = np.array([c["cell"]["mean"] for c in pts])
     err = np.array([[c["cell"]["mean"] - c["cell"]["ci95"][0], c["cell"]["ci95"][1] - c["cell"]["mean"]]
-                    for c in pts]).T
+                    if c["cell"]["ci95"] is not None else [0.0, 0.0] for c in pts]).T  # one seed: no bar
     line = ax.errorbar(x, m, yerr=err, marker="o", ms=4, capsize=3, label=label, ls="-" if alpha == 0 else "--")
     dots = [(c["beta"], v) for c in pts for v in c["cell"].get("values", [])]
     if dots:
@@ -256,6 +248,8 @@ def summary_figure(rows: List[dict], base: dict, truth: Dict[str, float], path: 
 def _fmt(cell: dict) -> str:
     if cell["mean"] is None:
         return "-"
+    if cell["ci95"] is None:
+        return f"{cell['mean']:.3f} (one seed)"
     return f"{cell['mean']:.3f} [{cell['ci95'][0]:.3f}, {cell['ci95'][1]:.3f}]"
 
 
