@@ -30,7 +30,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -150,7 +150,6 @@ class Predictor:
     def __init__(self, pool: Pool, cfg, typicality: str, persona_values: Dict[str, list]):
         self.pool, self.cfg, self.typicality = pool, cfg, typicality
         self.values = persona_values
-        self.rng_seed = cfg.sampling.seed
 
     def rewards(self, alpha: float, kind: str) -> Dict[str, np.ndarray]:
         return self.pool.utility(alpha, self.typicality) if kind == "true" else self.pool.scores[alpha]
@@ -164,7 +163,7 @@ class Predictor:
         if out["ess"] < self.cfg.min_ess:
             return {**out, "beyond_resolution": True, "kl_nats": None, "true_utility": None, "reward": None,
                     "attribute_entropy_bits": None}
-        rng = np.random.default_rng(self.rng_seed)
+        rng = np.random.default_rng(self.cfg.sampling.seed)  # the same draws for every point: differences are real
         out.update({
             "beyond_resolution": False,
             "kl_nats": float(np.mean([kl_to_base(w) for w in weights.values()])) if kl is None else kl,
@@ -265,6 +264,8 @@ def draw_pool(cfg, out: Path):
 
 
 def predictions(pool: Pool, values: Dict[str, list], cfg) -> dict:
+    from rlhf.stages.control import wilson_interval
+
     p = cfg.predict
     typicality = cfg.preferences.typicality
     pr = Predictor(pool, p, typicality, values)
@@ -279,30 +280,9 @@ def predictions(pool: Pool, values: Dict[str, list], cfg) -> dict:
     if pool.hits.size:
         hits, n = int(pool.hits.sum()), int(pool.hits.size)
         out["control"] = {**dataclasses.asdict(cfg.control), "p0": hits / n, "n": n,
-                          "p0_ci95": list(__import__("rlhf.stages.control", fromlist=["x"]).wilson_interval(hits, n)),
+                          "p0_ci95": list(wilson_interval(hits, n)),
                           "betas": [closed_form_interval(hits, n, cfg.control.weight, b) for b in p.control_betas]}
     return out
-
-
-def frontier_figure(pred: dict, path: Path, attribute: str = "nationality") -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for (alpha, kind), style in [((a, k), "-" if k == "true" else "--")
-                                 for a in sorted({f["alpha"] for f in pred["frontier"]}) for k in ("true", "model")]:
-        pts = [(f["kl_nats"], f["attribute_entropy_bits"][attribute]) for f in pred["frontier"]
-               if f["alpha"] == alpha and f["reward_kind"] == kind and not f["beyond_resolution"]]
-        if pts:
-            ax.plot(*zip(*sorted(pts)), style, label=f"optimum, alpha {alpha:g}, {kind} reward")
-    ax.set_xlabel("KL(pi || pi0), nats")
-    ax.set_ylabel(f"{attribute} entropy (bits)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def run_stage(cfg, out: Path | None = None) -> dict:
@@ -321,7 +301,6 @@ def run_stage(cfg, out: Path | None = None) -> dict:
                "reward_models": dict(zip([str(a) for a in cfg.predict.alphas], cfg.predict.reward_models)),
                **pred, "config": stage_config(cfg, "predict", "control"),
                "timing": {"sampling_seconds": sampled - started, "predict_seconds": time.time() - sampled}}
-    frontier_figure(pred, out / "frontier_predicted.png")
     write_results(out, results)
     resolved = [c for c in pred["cells"] if not c["beyond_resolution"]]
     log.info("predict: %d of %d cells resolved (min ESS %.0f) -> %s", len(resolved), len(pred["cells"]),

@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
 
-from scipy import stats as sps
 from measure.metrics.registry import key as metric_key, topk_key
 from measure.persona_parse import ATTRIBUTES, FIELDS
 
