@@ -292,12 +292,14 @@ def answer_section(doc: "Doc", out: Path, summary: Optional[dict]) -> None:
                  + f" bits at n = {base.get('entropy_n')} cards (the cells' n).")
     control = summary.get("positive_control") or []
     if control:
-        doc.table(["control beta", "seeds", "base share", "predicted share [CI]", "achieved share", "within CI",
-                   "achieved KL"],
+        doc.table(["control beta", "seeds", "base share", "predicted share [CI]", "achieved share (t-CI over seeds)",
+                   "within CI", "pooled share CI (all samples)", "within pooled CI", "achieved KL"],
                   [[fmt(c["beta"]), str(c["n_seeds"]), fmt(c["base_share"]),
                     f"{fmt(c['predicted_share'])} [{', '.join(fmt(v) for v in c['predicted_share_ci95'] or [])}]",
                     fmt(c["achieved_share"]),
                     {True: "yes", False: "<b>no</b>", None: "n/a (one seed)"}[c["within_ci"]],
+                    f"[{', '.join(fmt(v) for v in c.get('achieved_share_pooled_ci95') or [])}]",
+                    {True: "yes", False: "<b>no</b>", None: "n/a"}[c.get("within_pooled_ci")],
                     fmt(c["achieved_kl_nats"])] for c in control])
     rms = {}
     for c in summary["cells"]:
