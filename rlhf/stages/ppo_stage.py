@@ -197,22 +197,20 @@ def sample_metrics(tokenizer, reward_model, cfg, samples: Dict[str, list]) -> Di
     return out
 
 
-def true_utilities(samples: Dict[str, list], base_logprobs: Dict[str, List[np.ndarray]], cfg) -> np.ndarray:
+def true_utilities(samples: Dict[str, list], base_probs: Dict[str, List[np.ndarray]], cfg) -> np.ndarray:
     """The annotator's utility u = u_quality + alpha * log p_base (in ``preferences.typicality``'s form: summed or
-    per token) of every sample (all prompts, in order); ``base_logprobs`` are the base's per-token log-probs."""
+    per token) of every sample (all prompts, in order); ``base_probs`` are the base's per-token probabilities
+    (a base sample's own ``token_probs`` at T = 1)."""
     out = []
     for key, gens in samples.items():
-        for g, lp in zip(gens, base_logprobs[key]):
+        for g, probs in zip(gens, base_probs[key]):
             u_q = quality_utility(quality_terms(g.text, key == "persona", g.stopped_at_eos), cfg.preferences.annotator)
-            typical = typicality_logp(np.exp(lp), cfg.preferences.typicality)  # the annotator's own form
-            out.append(u_q + cfg.preferences.alpha * typical)
+            out.append(u_q + cfg.preferences.alpha * typicality_logp(probs, cfg.preferences.typicality))
     return np.array(out)
 
 
-def own_logprobs(samples: Dict[str, list]) -> Dict[str, List[np.ndarray]]:
-    """log p(y_t) of each token under the model that drew it (the engine's token probabilities at T = 1)."""
-    return {k: [np.log(np.clip(np.asarray(g.token_probs, dtype=np.float64), 1e-300, None)) for g in gs]
-            for k, gs in samples.items()}
+def base_token_probs(base_logprobs: Dict[str, List[np.ndarray]]) -> Dict[str, List[np.ndarray]]:
+    return {k: [np.exp(lp) for lp in v] for k, v in base_logprobs.items()}
 
 
 def control_share(samples: Dict[str, list], cfg) -> Dict[str, float]:
@@ -239,7 +237,7 @@ def truth_scorer(tokenizer, reward_model, cfg):
             ids = encode_prompt(tokenizer, p.text, chat=p.chat)
             scores += score_sequences(reward_model, [ids + g.token_ids for g in samples[p.key]],
                                       tokenizer.pad_token_id).tolist()
-        out = {"truth/true_utility": float(np.mean(true_utilities(samples, base_lp, cfg))),
+        out = {"truth/true_utility": float(np.mean(true_utilities(samples, base_token_probs(base_lp), cfg))),
                "truth/reward_score": float(np.mean(scores)), "truth/kl_nats": sequence_kl_nats(ratios)}
         out.update({f"truth/{k}": v for k, v in control_share(samples, cfg).items() if k == "control_share"})
         return out
@@ -291,8 +289,9 @@ def final_measurement(run: PPORun, tokenizer, reward_model, cfg) -> tuple:
     base_lp: Dict[str, List[np.ndarray]] = {}
     ratios = token_log_ratios(policy, tokenizer, samples, cfg.ppo.prompts, base_logprobs=base_lp)
     out["sequence_kl_nats"] = sequence_kl_nats(ratios)
-    out["true_utility"] = float(np.mean(true_utilities(samples, base_lp, cfg)))
-    base["true_utility"] = float(np.mean(true_utilities(base_samples, own_logprobs(base_samples), cfg)))
+    out["true_utility"] = float(np.mean(true_utilities(samples, base_token_probs(base_lp), cfg)))
+    base["true_utility"] = float(np.mean(true_utilities(
+        base_samples, {k: [g.token_probs for g in gs] for k, gs in base_samples.items()}, cfg)))
     out.update(control_share(samples, cfg))
     base.update(control_share(base_samples, cfg))
     if "persona" in samples:

@@ -34,6 +34,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from measure.metrics.entropy import entropy_bits
 from measure.persona_parse import ATTRIBUTES, parse_persona
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,7 @@ def entropy_at_n(codes: np.ndarray, w: np.ndarray, n: int, draws: int, rng: np.r
         row = row[row >= 0]
         if not row.size:
             continue
-        p = np.bincount(row).astype(np.float64)
-        p = p[p > 0] / row.size
-        out.append(float(-(p * np.log2(p)).sum()))
+        out.append(float(entropy_bits(np.bincount(row))))
     return float(np.mean(out)) if out else math.nan
 
 
@@ -202,9 +201,7 @@ def plugin_weighted(codes: np.ndarray, w: np.ndarray) -> float:
     ok = codes >= 0
     if not ok.any():
         return math.nan
-    p = np.bincount(codes[ok], weights=w[ok])
-    p = p[p > 0] / p.sum()
-    return float(-(p * np.log2(p)).sum())
+    return float(entropy_bits(np.bincount(codes[ok], weights=w[ok])))
 
 
 # ------------------------------------------------------------------ the stage
