@@ -30,6 +30,7 @@ STAGE_FUNCTIONS = {
     "reward": "rlhf.stages.reward",
     "predict": "rlhf.stages.predict",
     "ppo": "rlhf.stages.ppo_stage",
+    "align": "rlhf.stages.align",
     "summary": "rlhf.stages.summary",
 }
 

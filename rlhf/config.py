@@ -324,6 +324,7 @@ class DiversityConfig:
 @dataclass
 class SummaryConfig:
     runs: Optional[str] = None  # a multirun dir (or any dir) searched for PPO results.json; None: latest sweep
+    run_dirs: List[str] = field(default_factory=list)  # only these folders of `runs` ([] = every results.json in it)
     min_seeds: int = 2  # (alpha, beta) cells with fewer seeds are reported but flagged
     predict: Optional[str] = None  # the predict stage's folder (or results.json): the cells' predicted blocks
 
@@ -390,8 +391,67 @@ class PredictConfig:
         require(self.entropy_draws >= 1, "predict.entropy_draws", self.entropy_draws, ">= 1")
 
 
+METHODS = ("ppo", "rloo", "grpo", "dpo", "bon", "rft", "sft_curated")  # stage=align's align.method
+ALIGN_REWARDS = ("model", "oracle")  # the reward arm of rloo, grpo, bon and rft
+GRPO_SCALE_REWARDS = ("none", "group", "batch")
+GRPO_LOSS_TYPES = ("dapo", "dr_grpo", "grpo", "bnpo")
+
+
+@dataclass
+class AlignConfig:
+    """stage=align (rlhf/stages/align.py): one alignment method on the tiny-world base, LoRA, measured like PPO.
+
+    The shared settings are the ``ppo`` node's: base, seed, beta (the KL coefficient of rloo, grpo and dpo),
+    steps and batch_size (rollout batches and completions per batch of rloo and grpo, as PPO's), mini_batches and
+    ppo_epochs (updates per batch: rloo and grpo take ``mini_batches * ppo_epochs`` optimiser steps per batch, as
+    PPO does), lr, response_length, temperature, the LoRA fields, prompts and persona_share. ``method=ppo`` runs
+    the ppo stage itself."""
+
+    method: str = "rloo"  # ppo | rloo | grpo | dpo | bon | rft | sft_curated
+    # what rloo, grpo, bon and rft maximise: `model` = the reward model of preferences.alpha; `oracle` = the
+    # annotator's true utility (u_quality + alpha * log p_base) as a Python reward function
+    reward: str = "model"
+    num_generations: int = 4  # completions per prompt of rloo and grpo (the leave-one-out / group baseline)
+    # GRPO, theory-matched: TRL's defaults are scale_rewards="group" (a different objective) and beta=0
+    scale_rewards: str = "none"
+    loss_type: str = "dapo"  # TRL's default; the KL sits in GRPO's loss as k3 per token (biased gradient)
+    dpo_epochs: float = 2.0  # passes over the preference set's training pairs
+    dpo_batch_size: int = 8  # pairs per optimiser step
+    dpo_lr: Optional[float] = None  # null = ppo.lr
+    best_of: int = 4  # n of best-of-n (bon) and k of rft's best-of-k under the reward arm
+    rft_prompts: int = 64  # rft: best-of-k groups per prompt (each group's best is one SFT example)
+    sft_epochs: float = 2.0  # rft and sft_curated: passes over the SFT examples
+    sft_batch_size: int = 8
+    sft_lr: Optional[float] = None  # null = ppo.lr
+    demos: int = 256  # sft_curated: demonstrations of the simulated demonstrator (persona prompt)
+    demo_names: int = 20  # its first names: a Zipf prior over this many names per gender
+    demo_exponent: float = 1.0  # the Zipf exponent (p(rank r) ~ r^-exponent)
+    cross_input_samples: int = 0  # per product prompt for per-input vs cross-input diversity (0 = off)
+
+    def __post_init__(self):
+        require_finite(self, "align")
+        require(self.method in METHODS, "align.method", self.method, " | ".join(METHODS))
+        require(self.reward in ALIGN_REWARDS, "align.reward", self.reward, " | ".join(ALIGN_REWARDS))
+        require(self.num_generations >= 2, "align.num_generations", self.num_generations,
+                ">= 2 (the baseline leaves one out)")
+        require(self.scale_rewards in GRPO_SCALE_REWARDS, "align.scale_rewards", self.scale_rewards,
+                " | ".join(GRPO_SCALE_REWARDS))
+        require(self.loss_type in GRPO_LOSS_TYPES, "align.loss_type", self.loss_type, " | ".join(GRPO_LOSS_TYPES))
+        for name in ("dpo_epochs", "sft_epochs"):
+            require(getattr(self, name) > 0, f"align.{name}", getattr(self, name), "> 0")
+        for name in ("dpo_lr", "sft_lr"):
+            require(getattr(self, name) is None or getattr(self, name) > 0, f"align.{name}", getattr(self, name),
+                    "null or > 0")
+        for name in ("dpo_batch_size", "sft_batch_size", "rft_prompts", "demos", "demo_names"):
+            require(getattr(self, name) >= 1, f"align.{name}", getattr(self, name), ">= 1")
+        require(self.best_of >= 2, "align.best_of", self.best_of, ">= 2")
+        require(self.demo_exponent >= 0, "align.demo_exponent", self.demo_exponent, ">= 0")
+        require(self.cross_input_samples == 0 or self.cross_input_samples >= 2, "align.cross_input_samples",
+                self.cross_input_samples, "0 (off) or >= 2")
+
+
 # Every stage of the app; `rlhf/__main__.py` maps each to its function. The study is its own app (rlhf.study).
-STAGES = ("pretrain", "preferences", "reward", "predict", "ppo", "summary")
+STAGES = ("pretrain", "preferences", "reward", "predict", "ppo", "align", "summary")
 
 
 @dataclass
@@ -415,11 +475,15 @@ class RlhfConfig:
     diversity: DiversityConfig = field(default_factory=DiversityConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     predict: PredictConfig = field(default_factory=PredictConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
     summary: SummaryConfig = field(default_factory=SummaryConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
 
     def __post_init__(self):
         require(self.stage in STAGES, "stage", self.stage, " | ".join(STAGES))
+        if self.stage == "align" and self.align.method in ("rloo", "grpo"):  # TRL's baseline is per generation batch
+            require(self.ppo.batch_size % self.align.num_generations == 0, "align.num_generations",
+                    self.align.num_generations, f"a divisor of ppo.batch_size ({self.ppo.batch_size})")
 
 
 def register_configs() -> None:

@@ -133,17 +133,20 @@ def test_product_measurement_scores_what_was_sampled(tiny_model, monkeypatch):
     from measure.sampling import Generation
 
     model, tokenizer = tiny_model
-    seen = {}
+    seen = []
+    names = iter(["Anna", "Ben", "Cleo", "Dan", "Eva", "Finn"])
 
     def fake_draw(policy, tok, prompts, cfg, n=None):
-        seen.update(n=n, seed=cfg.sampling.seed, keys=[p.key for p in prompts])
-        names = iter(["Anna", "Ben", "Cleo", "Dan", "Eva", "Finn"])
+        seen.append({"n": n, "seed": cfg.sampling.seed, "keys": [p.key for p in prompts]})
         return {p.key: [Generation(p.text, format_card(**(CARD | {"first_name": next(names)})), [], [], [], [], [],
                                    [], True) for _ in range(n)] for p in prompts}
 
     monkeypatch.setattr(products_module, "draw_samples", fake_draw)
     out = products_module.product_measurement(model, tokenizer, CFG, 3, ["coffee_machine", "kitchen_scale"], seed=7)
-    assert seen == {"n": 3, "seed": 7, "keys": ["persona@coffee_machine", "persona@kitchen_scale"]}
+    # one draw per product, each with its own seed: one seed for all would give near-identical samples across
+    # products that differ in a few words (common random numbers) and inflate every cross-input match
+    assert seen == [{"n": 3, "seed": 7, "keys": ["persona@coffee_machine"]},
+                    {"n": 3, "seed": 7 + 7919, "keys": ["persona@kitchen_scale"]}]
     assert all(math.isfinite(v) for v in out.values())
     assert out["cross_input/cross_input_match/first_name"] == 0.0  # the two products got disjoint names
     assert out["cross_input/mutual_information_bits/first_name"] == pytest.approx(1.0)

@@ -37,7 +37,9 @@ def _manifest(tmp_path) -> dict:
     return {m["name"]: m for m in json.loads((tmp_path / "demo" / "manifest.json").read_text())["steps"]}
 
 
-@pytest.mark.parametrize("overrides", [[], ["demo=fast"], ["demo=test"], ["demo.alphas=[0,0.5]", "demo.seeds=[0,1]"]])
+@pytest.mark.parametrize("overrides", [[], ["demo=fast"], ["demo=test"], ["demo.alphas=[0,0.5]", "demo.seeds=[0,1]"],
+                                       ["demo=test", "demo.methods=[ppo,rloo,grpo,dpo,bon,rft,sft_curated]"],
+                                       ["demo=methods"]])
 def test_every_step_waits_for_the_steps_it_reads(overrides):
     steps = _plan(*overrides)
     order = {step.name: i for i, step in enumerate(steps)}
@@ -48,8 +50,10 @@ def test_every_step_waits_for_the_steps_it_reads(overrides):
             assert ref in step.after, (step.name, ref)  # a step only reads results of steps it waits for
     by_name = {step.name: step for step in steps}
     assert by_name["pretrain"].exclusive and all(by_name[n].exclusive for n in order if n.startswith("reward/"))
-    ppo = [n for n in order if n.startswith("ppo/")]
-    assert set(by_name["summary"].after) == set(ppo) | {"predict"}
+    ppo = [n for n in order if n.startswith("ppo/") or n.startswith("align/")]
+    assert set(by_name["summary"].after) == set(ppo) | ({"predict"} if "predict" in order else set())
+    summary = " ".join(by_name["summary"].overrides)
+    assert all(n in summary for n in ppo)  # the summary reads exactly these runs' folders, no stale one
     assert set(by_name["predict"].after) == {n for n in order if n.startswith("reward/")}  # it scores every RM
     for name, step in by_name.items():
         if name.startswith("ppo/control_"):
@@ -57,6 +61,10 @@ def test_every_step_waits_for_the_steps_it_reads(overrides):
         elif name.startswith("ppo/"):
             alpha = name.split("/")[1].split("_")[0]
             assert step.after == (f"reward/{alpha}",)
+        elif name.startswith("align/"):
+            method = name.split("/")[1].split("_alpha")[0].removesuffix("_model").removesuffix("_oracle")
+            alpha = "alpha" + name.split("_alpha")[1].split("_")[0]
+            assert step.after == (f"reward/{alpha}",) and f"align.method={method}" in step.overrides
         if name.startswith("measure/"):
             _, experiment, run = name.split("/")
             assert f"ppo/{run}" in step.after

@@ -8,8 +8,10 @@ completions per prompt from the policy and as many from the base (adapter off) a
 callback's metrics), distance of each persona attribute to the tiny world's ground truth, the reward model's
 score, the annotator's quality utility (``final``, ``final_base``); the policy's KL to the base on its samples,
 in all and by card field (``kl_by_field/<field>``: where the policy spends its KL); counted persona statistics
-of both at equal n (``persona/equal_n/...``); and the exact attribute distributions of both on the prefixes of
-``diversity.final_exact_contexts`` base cards (``persona/exact/...``, full blocks under ``attributes_exact``).
+of both at equal n (``persona/equal_n/...``); the exact attribute distributions of both on the prefixes of
+``diversity.final_exact_contexts`` base cards (``persona/exact/...``, full blocks under ``attributes_exact``); and,
+with ``align.cross_input_samples`` > 0, per-input vs cross-input diversity over the world's product prompts
+(``cross_input/...``, rlhf/stages/products.py).
 """
 from __future__ import annotations
 
@@ -309,6 +311,13 @@ def final_measurement(run: PPORun, tokenizer, reward_model, cfg) -> tuple:
                  "n_cards": cfg.diversity.final_exact_contexts}
         out.update(flat_metrics(blocks, comparison, prefix="persona/exact"))
         base.update(flat_metrics(base_blocks, prefix="persona/exact"))
+    if getattr(getattr(cfg, "align", None), "cross_input_samples", 0):  # per-input vs cross-input diversity
+        from rlhf.stages.products import product_measurement
+
+        n_cross = cfg.align.cross_input_samples
+        out.update(product_measurement(policy, tokenizer, cfg.diversity, n_cross))
+        with base_view(policy):
+            base.update(product_measurement(policy, tokenizer, cfg.diversity, n_cross))
     return out, base, exact, samples
 
 

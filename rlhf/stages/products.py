@@ -34,6 +34,17 @@ def product_prompts(products: Optional[List[str]] = None) -> List[ProbePrompt]:
     return prompts
 
 
+def draw_per_prompt(policy, tokenizer, prompts: List[ProbePrompt], cfg: DiversityConfig, n: int) -> dict:
+    """``n`` completions of each prompt, prompt i drawn with seed ``cfg.sampling.seed + 7919 * i``: with one seed
+    for every prompt, prompts that differ in a few words get the same random numbers and near-identical samples
+    (common random numbers), which inflates every cross-input match."""
+    out = {}
+    for i, p in enumerate(prompts):
+        scfg = dataclasses.replace(cfg, sampling=dataclasses.replace(cfg.sampling, seed=cfg.sampling.seed + 7919 * i))
+        out.update(draw_samples(policy, tokenizer, [p], scfg, n=n))
+    return out
+
+
 def product_measurement(policy, tokenizer, diversity_cfg: DiversityConfig, n_per_product: int,
                         products: Optional[List[str]] = None, seed: Optional[int] = None) -> Dict[str, float]:
     """``n_per_product`` completions of each product's persona prompt under ``diversity_cfg.sampling`` (its seed, or
@@ -50,6 +61,6 @@ def product_measurement(policy, tokenizer, diversity_cfg: DiversityConfig, n_per
     cfg = diversity_cfg
     if seed is not None:
         cfg = dataclasses.replace(cfg, sampling=dataclasses.replace(cfg.sampling, seed=seed))
-    generations = draw_samples(policy, tokenizer, prompts, cfg, n=n_per_product)
+    generations = draw_per_prompt(policy, tokenizer, prompts, cfg, n_per_product)
     cards = {key[len(KEY_PREFIX):]: [g.text for g in gens] for key, gens in generations.items()}
     return cross_input_metrics(cards, seed=cfg.sampling.seed)

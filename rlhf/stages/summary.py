@@ -75,15 +75,17 @@ def latest_sweep(root: Path = Path("multirun/rlhf/ppo")) -> Optional[Path]:
     return dirs[-1] if dirs else None
 
 
-def find_runs(directory: Path) -> List[dict]:
-    """Every PPO results.json under ``directory``; a run resumed or rerun in several dirs counts once (latest)."""
+def find_runs(directory: Path, only: Optional[List[str]] = None) -> List[dict]:
+    """Every PPO and align results.json under ``directory`` (or only in its folders ``only``); a run resumed or rerun
+    in several dirs counts once (latest)."""
     runs: Dict[str, dict] = {}
-    for path in sorted(directory.rglob("results.json"), key=lambda p: p.stat().st_mtime):
+    paths = [directory / d / "results.json" for d in only] if only else directory.rglob("results.json")
+    for path in sorted((p for p in paths if p.exists()), key=lambda p: p.stat().st_mtime):
         try:
             res = json.loads(path.read_text())
         except json.JSONDecodeError:
             continue
-        if res.get("stage") == "ppo" and "final" in res:
+        if res.get("stage") in ("ppo", "align") and "final" in res:
             runs[res["run"]] = res | {"_dir": str(path.parent)}
     return list(runs.values())
 
@@ -295,30 +297,38 @@ def run_stage(cfg, out: Optional[Path] = None) -> dict:
         log.error("summary.runs: %r has no PPO sweep; run `python -m rlhf stage=ppo sweep=beta -m` first or set "
                   "summary.runs=<dir>", str(source) if source else "multirun/rlhf/ppo/<latest>")
         raise SystemExit(2)
-    found = find_runs(source)
+    found = find_runs(source, cfg.summary.run_dirs)
     runs, controls = [r for r in found if not is_control(r)], [r for r in found if is_control(r)]
-    if not runs:
-        log.error("summary.runs: no PPO results.json under %s", source)
+    methods = runs  # every method's runs (the align stage's too): the cells and the method comparison
+    runs = [r for r in runs if r.get("stage") == "ppo"]  # the by-beta blocks and figures are PPO's
+    if not methods:
+        log.error("summary.runs: no PPO or align results.json under %s", source)
         raise SystemExit(2)
-    results = {"stage": "summary", "source": str(source),
-               **summarize_runs(runs, cfg.summary.min_seeds), "ci95_method": "student_t_over_seeds"}
-    from rlhf.stages.verdict import frontier_figure, overoptimisation_figure, read_predict, study_blocks
+    results = {"stage": "summary", "source": str(source), "ci95_method": "student_t_over_seeds"}
+    if runs:
+        results.update(summarize_runs(runs, cfg.summary.min_seeds))
+    from rlhf.stages.verdict import (frontier_figure, methods_figure, overoptimisation_figure, read_predict,
+                                     study_blocks)
 
     predict = read_predict(cfg.summary.predict)
-    results.update(study_blocks(runs, controls, predict))
+    results.update(study_blocks(methods, controls, predict))
     frontier_figure(results, predict, out / "frontier.png")
-    overoptimisation_figure(runs + controls, out / "overoptimisation.png")
-    summary_figure(results["by_beta"], results["base"], results["truth"]["attribute_entropy_bits"],
-                   out / "summary_beta.png")
-    (out / "summary_table.md").write_text(summary_table(results["by_beta"]))
+    if any(c["method"] != "ppo" for c in results["cells"]):
+        methods_figure(results, predict, out / "methods.png")
+    overoptimisation_figure(methods + controls, out / "overoptimisation.png")
+    if runs:
+        summary_figure(results["by_beta"], results["base"], results["truth"]["attribute_entropy_bits"],
+                       out / "summary_beta.png")
+        (out / "summary_table.md").write_text(summary_table(results["by_beta"]))
     with wandb_run(cfg.wandb, str(out), name="ppo-summary", job_type="rlhf/summary",
                    group=cfg.wandb.group or f"ppo-sweep-{source.name}") as wb:
         import wandb
 
-        wb.log({"summary/figure": wandb.Image(str(out / "summary_beta.png"))})
+        if runs:
+            wb.log({"summary/figure": wandb.Image(str(out / "summary_beta.png"))})
         wb.summary.update({"summary/n_runs": len(runs)})
     write_results(out, results)
-    for line in results["findings"]:
+    for line in results.get("findings", []):
         log.info("%s", line)
     log.info("summary of %d runs -> %s", len(runs), out)
     return results

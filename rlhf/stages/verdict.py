@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 MIN_DROP_BITS = 0.1  # a predicted entropy drop smaller than this is "no collapse predicted"
 MIN_CONTROL_MOVE = 0.05  # a control whose closed form moves the share less than this from the base tests nothing
 FIGURE_ATTRIBUTES = ("nationality", "first_name")
+METHOD_MARKERS = {"ppo": "o", "rloo": "^", "grpo": "v", "dpo": "D", "bon": "s", "rft": "P", "sft_curated": "X"}
 
 
 def interval(values) -> dict:
@@ -57,16 +58,39 @@ def read_predict(path: Optional[str]) -> Optional[dict]:
     return json.loads(p.read_text())
 
 
+CROSS_INPUT_ATTRIBUTES = ("first_name", "nationality")
+CROSS_INPUT_STATS = ("per_input_entropy_bits", "pooled_entropy_bits", "within_input_match", "cross_input_match",
+                     "mutual_information_excess_bits")
+
+
 def _achieved(runs: List[dict]) -> dict:
     finals = [r["final"] for r in runs]
-    return {"kl_nats": interval([f.get("sequence_kl_nats") for f in finals]),
-            "true_utility": interval([f.get("true_utility") for f in finals]),
-            "quality_utility": interval([f.get("annotator_quality") for f in finals]),
-            "reward_score": interval([f.get("reward_model_score") for f in finals]),
-            "attribute_entropy_bits": {a: interval([f.get(f"persona/attribute_entropy_bits/{a}") for f in finals])
-                                       for a in ATTRIBUTES},
-            "kl_by_field": {k.removeprefix("kl_by_field/"): interval([f.get(k) for f in finals])
-                            for k in finals[0] if k.startswith("kl_by_field/")}}
+    out = {"kl_nats": interval([f.get("sequence_kl_nats") for f in finals]),
+           "true_utility": interval([f.get("true_utility") for f in finals]),
+           "quality_utility": interval([f.get("annotator_quality") for f in finals]),
+           "reward_score": interval([f.get("reward_model_score") for f in finals]),
+           "attribute_entropy_bits": {a: interval([f.get(f"persona/attribute_entropy_bits/{a}") for f in finals])
+                                      for a in ATTRIBUTES},
+           # exact (teacher-forced) marginal over the truth's values on the base's card prefixes: no n to match
+           "attribute_entropy_exact_bits": {a: interval([f.get(f"persona/exact/{a}/marginal_entropy_bits")
+                                                         for f in finals]) for a in ATTRIBUTES},
+           "kl_by_field": {k.removeprefix("kl_by_field/"): interval([f.get(k) for f in finals])
+                           for k in finals[0] if k.startswith("kl_by_field/")}}
+    if any(k.startswith("cross_input/") for k in finals[0]):
+        out["cross_input"] = {a: {s: interval([f.get(f"cross_input/{s}/{a}") for f in finals])
+                                  for s in CROSS_INPUT_STATS} for a in CROSS_INPUT_ATTRIBUTES}
+        out["cross_input"]["identical_persona_share"] = interval([f.get("cross_input/identical_persona_share")
+                                                                  for f in finals])
+    return out
+
+
+def run_setting(run: dict) -> Dict[str, float]:
+    """The run's knob: ``setting`` (align stage), else {"beta"} (a ppo-stage run)."""
+    return run.get("setting") or {"beta": run["beta"]}
+
+
+def setting_label(setting: Dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:g}" for k, v in setting.items())
 
 
 def _predicted(predict: Optional[dict], alpha: float, beta: float, kind: str) -> Optional[dict]:
@@ -106,19 +130,29 @@ def collapse_realised(base: Optional[dict], achieved: dict, predicted: Optional[
 
 
 def study_blocks(runs: List[dict], controls: List[dict], predict: Optional[dict]) -> dict:
+    """The summary's answer blocks. ``cells``: one per (method, reward arm, alpha, setting), seeds pooled;
+    ``methods``: the methods at matched KL against the frontier (``method_comparison``)."""
     cells = []
     groups: Dict[tuple, List[dict]] = {}
     for r in runs:
-        groups.setdefault((r.get("method", "ppo"), float(r["alpha"]), float(r["beta"])), []).append(r)
-    for (method, alpha, beta), rs in sorted(groups.items()):
+        setting = run_setting(r)
+        key = (r.get("method", "ppo"), r.get("reward_arm") or "model", float(r["alpha"]),
+               tuple(sorted(setting.items())))
+        groups.setdefault(key, []).append(r)
+    for (method, arm, alpha, setting), rs in sorted(groups.items()):
+        setting = dict(setting)
+        beta = setting.get("beta")
         achieved = _achieved(rs)
-        predicted = _predicted(predict, alpha, beta, "true")
+        predicted = _predicted(predict, alpha, beta, "true") if beta is not None else None
         base = _base(predict, alpha)
-        cells.append({"method": method, "alpha": alpha, "beta": beta, "n_seeds": len(rs),
-                      "seeds": sorted(r["seed"] for r in rs), "achieved": achieved, "predicted": predicted,
-                      "predicted_reward_model": _predicted(predict, alpha, beta, "model"),
+        cells.append({"method": method, "reward_arm": arm, "alpha": alpha, "beta": beta, "setting": setting,
+                      "n_seeds": len(rs), "seeds": sorted(r["seed"] for r in rs), "achieved": achieved,
+                      "predicted": predicted,
+                      "predicted_reward_model": _predicted(predict, alpha, beta, "model") if beta is not None else None,
                       "base_true_utility": (base or {}).get("true_utility"),
                       "collapse_realised": collapse_realised(base, achieved, predicted),
+                      "on_frontier": frontier_at(predict, alpha, achieved["kl_nats"]["mean"]),
+                      "kl_bound_nats": rs[0]["final"].get("kl_bound_nats"),
                       "reward_model": {k: v for k, v in (rs[0].get("reward_model") or {}).items()
                                        if isinstance(v, (int, float, str, list))}})
     base0 = _base(predict, 0.0) or (predict or {}).get("base", [None])[0]
@@ -127,9 +161,110 @@ def study_blocks(runs: List[dict], controls: List[dict], predict: Optional[dict]
             "true_utility_by_alpha": {str(b["alpha"]): b["true_utility"] for b in (predict or {}).get("base", [])},
             "n_samples": (predict or {}).get("n_samples"), "entropy_n": (predict or {}).get("entropy_n"),
             "source": "predict stage: base samples, entropies at entropy_n cards (resampled)" if predict else None}
+    ppo_cells = [c for c in cells if c["method"] == "ppo"]
     return {"cells": cells, "base": base, "positive_control": positive_control(controls, predict),
-            "matched_kl": matched_kl(cells),
-            "headline": headline_sentences(cells, base, positive_control(controls, predict))}
+            "matched_kl": matched_kl(ppo_cells), "methods": method_comparison(groups, cells, predict),
+            "headline": headline_sentences(ppo_cells or cells, base, positive_control(controls, predict))}
+
+
+MATCH_TOLERANCE = 1.5  # a method with one setting is read at a matched KL within this factor of its own KL
+
+
+def _frontier_points(predict: Optional[dict], alpha: float) -> List[dict]:
+    base = _base(predict, alpha)
+    pts = [p for p in (predict or {}).get("frontier", []) if p["reward_kind"] == "true" and
+           math.isclose(p["alpha"], alpha) and not p["beyond_resolution"] and p.get("kl_nats") is not None]
+    if base is not None and base.get("true_utility") is not None:
+        pts.append({**base, "kl_nats": 0.0})
+    return sorted(pts, key=lambda p: p["kl_nats"])
+
+
+def frontier_at(predict: Optional[dict], alpha: float, kl: Optional[float]) -> Optional[dict]:
+    """The predicted frontier (the optimum under the true utility) at KL ``kl``: true utility and attribute
+    entropies (at the cells' n and at n -> infinity) interpolated linearly in KL between the frontier's resolved
+    points (the base at KL 0); None beyond the largest resolved KL (no extrapolation)."""
+    pts = _frontier_points(predict, alpha)
+    if kl is None or not math.isfinite(kl) or len(pts) < 2 or not 0 <= kl <= pts[-1]["kl_nats"]:
+        return None
+    x = [p["kl_nats"] for p in pts]
+
+    def at(get):
+        ys = [get(p) for p in pts]
+        return None if any(y is None for y in ys) else float(np.interp(kl, x, ys))
+
+    out = {"kl_nats": kl, "true_utility": at(lambda p: p["true_utility"])}
+    for key in ("attribute_entropy_bits", "attribute_entropy_bits_infinite_n"):
+        out[key] = {a: at(lambda p, a=a: (p.get(key) or {}).get(a)) for a in ATTRIBUTES}
+    return out
+
+
+def _final_metrics(final: dict) -> Dict[str, Optional[float]]:
+    """The scalars the method table compares, from one run's final block."""
+    out = {"true_utility": final.get("true_utility")}
+    for a in ATTRIBUTES:
+        out[f"exact_entropy_bits/{a}"] = final.get(f"persona/exact/{a}/marginal_entropy_bits")
+        out[f"entropy_bits/{a}"] = final.get(f"persona/attribute_entropy_bits/{a}")
+    for a in CROSS_INPUT_ATTRIBUTES:
+        for stat in CROSS_INPUT_STATS:
+            out[f"cross_input/{stat}/{a}"] = final.get(f"cross_input/{stat}/{a}")
+    out["cross_input/identical_persona_share"] = final.get("cross_input/identical_persona_share")
+    return out
+
+
+def _finite(v) -> bool:
+    return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _at_kl(finals: List[dict], kl: float) -> Optional[tuple]:
+    """(how, metrics) of one seed's curve at ``kl``: interpolated linearly in log KL between that seed's settings,
+    or, for a seed with one setting, its own values when its KL is within MATCH_TOLERANCE of ``kl``."""
+    pts = sorted((f["sequence_kl_nats"], _final_metrics(f)) for f in finals
+                 if _finite(f.get("sequence_kl_nats")) and f["sequence_kl_nats"] > 0)
+    if not pts:
+        return None
+    if len(pts) == 1:
+        k0, m = pts[0]
+        return ("nearest", m) if abs(math.log(k0 / kl)) <= math.log(MATCH_TOLERANCE) else None
+    x = np.log([p[0] for p in pts])
+    if not x[0] <= math.log(kl) <= x[-1]:
+        return None
+    out = {}
+    for key in pts[0][1]:
+        ys = [p[1][key] for p in pts]
+        out[key] = float(np.interp(math.log(kl), x, ys)) if all(_finite(y) for y in ys) else None
+    return "interpolated", out
+
+
+def method_comparison(groups: Dict[tuple, List[dict]], cells: List[dict], predict: Optional[dict]) -> dict:
+    """The methods at matched KL. The KLs are the PPO cells' achieved KLs (every cell's when no PPO ran). Per
+    method arm (method, reward arm, alpha) and seed, the final measurement's true utility, attribute entropies
+    (exact and counted) and per-input / cross-input diversity are interpolated linearly in log KL along that seed's
+    settings (betas, or n), then pooled over seeds with a t-CI; an arm is left out at a KL outside its seeds' range.
+    An arm of one setting is read at its own KL when that is within MATCH_TOLERANCE of the matched KL. ``frontier``
+    is the optimum of the objective under the true utility at that KL (``frontier_at``)."""
+    arms: Dict[tuple, Dict[int, List[dict]]] = {}
+    for (method, arm, alpha, _), rs in groups.items():
+        for r in rs:
+            arms.setdefault((method, arm, alpha), {}).setdefault(r["seed"], []).append(r["final"])
+    ref = [c for c in cells if c["method"] == "ppo"] or cells
+    grid = sorted({round(c["achieved"]["kl_nats"]["mean"], 6) for c in ref
+                   if _finite(c["achieved"]["kl_nats"]["mean"]) and c["achieved"]["kl_nats"]["mean"] > 0})
+    rows = []
+    for kl in grid:
+        alphas = sorted({a for (_, _, a) in arms})
+        row = {"kl_nats": kl, "frontier": {str(a): frontier_at(predict, a, kl) for a in alphas}, "arms": []}
+        for (method, arm, alpha), by_seed in sorted(arms.items()):
+            read = [_at_kl(finals, kl) for _, finals in sorted(by_seed.items())]
+            read = [r for r in read if r is not None]
+            if not read:
+                continue
+            keys = read[0][1].keys()
+            row["arms"].append({"method": method, "reward_arm": arm, "alpha": alpha,
+                                "how": sorted({how for how, _ in read}), "n_seeds": len(read),
+                                **{k: interval([m[k] for _, m in read]) for k in keys}})
+        rows.append(row)
+    return {"matched": rows, "method": "per seed, linear in log KL between that seed's settings; t-CI over seeds",
+            "tolerance_single_setting": MATCH_TOLERANCE}
 
 
 def matched_kl(cells: List[dict], points: int = 4) -> List[dict]:
@@ -224,7 +359,8 @@ def headline_sentences(cells: List[dict], base: dict, control: List[dict]) -> Li
     """Three sentences: what PPO bought in true utility and KL, what happened to diversity against the prediction
     (a null stated as such), and whether the positive control says the run could have shown an effect."""
     out = []
-    trained = [c for c in cells if c["beta"] > 0] or cells
+    with_beta = [c for c in cells if c["beta"] is not None]
+    trained = [c for c in with_beta if c["beta"] > 0] or with_beta
     if trained:
         c = min(trained, key=lambda c: c["beta"])
         pred = c["predicted"] or {}
@@ -253,7 +389,7 @@ def headline_sentences(cells: List[dict], base: dict, control: List[dict]) -> Li
                    f"{c['alpha']:g}, beta {c['beta']:g}; the trained models reached {_ci(ach)} bits, "
                    f"{_share(c['collapse_realised'][a])} of the predicted collapse.")
     else:
-        where = ", ".join(f"{a} at beta {c['beta']:g}" for c, a, _, _ in moved[:3])
+        where = ", ".join(f"{a} at {c['method']} {setting_label(c['setting'])}" for c, a, _, _ in moved[:3])
         out.append("No cell's optimum predicts an attribute entropy drop of "
                    f"{MIN_DROP_BITS:g} bit or more, so unchanged diversity is the predicted answer, not a failed "
                    "reproduction; " + (f"yet the trained models' CIs exclude the base for {where}."
@@ -332,10 +468,14 @@ def frontier_figure(results: dict, predict: Optional[dict], path: Path) -> None:
                 if c["alpha"] != alpha:
                     continue
                 y = c["achieved"][key] if "." not in key else c["achieved"]["attribute_entropy_bits"][key.split(".")[1]]
-                _errorbar(ax, c["achieved"]["kl_nats"], y, marker="o", color=col, ms=6, mec="black",
-                          label=f"PPO beta {c['beta']:g} (alpha {alpha:g})" if key == "true_utility" else None)
+                arm = "" if c["method"] in ("ppo", "dpo", "sft_curated") else f" ({c['reward_arm']})"
+                _errorbar(ax, c["achieved"]["kl_nats"], y, marker=METHOD_MARKERS.get(c["method"], "o"), color=col,
+                          ms=6, mec="black" if c["reward_arm"] != "oracle" else "white",
+                          label=f"{c['method']}{arm} {setting_label(c['setting'])} (alpha {alpha:g})"
+                          if key == "true_utility" else None)
                 if y["mean"] is not None and c["achieved"]["kl_nats"]["mean"] is not None:
-                    ax.annotate(f"{c['beta']:g}", (c["achieved"]["kl_nats"]["mean"], y["mean"]), fontsize=7,
+                    ax.annotate(setting_label(c["setting"]).split(" ", 1)[-1],
+                                (c["achieved"]["kl_nats"]["mean"], y["mean"]), fontsize=7,
                                 xytext=(4, 4), textcoords="offset points")
         b = value(results["base"], key)
         if b is not None:
@@ -372,6 +512,59 @@ def frontier_figure(results: dict, predict: Optional[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def methods_figure(results: dict, predict: Optional[dict], path: Path) -> None:
+    """The methods on two planes against the predicted frontier: (KL, true utility) and (KL, exact first-name and
+    nationality entropy; the frontier's at n -> infinity, the comparable number), every cell's mean and t-CI."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("true_utility", "annotator's true utility")] + \
+             [(a, f"{a} entropy, exact (bits)") for a in FIGURE_ATTRIBUTES[::-1]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4))
+    alphas = sorted({c["alpha"] for c in results["cells"]})
+    methods = sorted({(c["method"], c["reward_arm"]) for c in results["cells"]})
+    colours = dict(zip(methods, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3))
+    for ax, (key, label) in zip(axes, panels):
+        for alpha in alphas:
+            pts = _frontier_points(predict, alpha)
+            if key == "true_utility":
+                xy = [(p["kl_nats"], p.get("true_utility")) for p in pts]
+            else:
+                xy = [(p["kl_nats"], (p.get("attribute_entropy_bits_infinite_n") or {}).get(key)) for p in pts]
+            xy = [(x, y) for x, y in xy if y is not None]
+            if xy:
+                ax.plot(*zip(*xy), color="black", lw=1, label=f"optimum (true utility), alpha {alpha:g}")
+            for kind, style in (("true", ":"), ("model", "-.")):  # predicted best-of-n from the base samples
+                bon = sorted((p["kl_nats"], p.get("true_utility") if key == "true_utility" else
+                              (p.get("attribute_entropy_bits_infinite_n") or {}).get(key))
+                             for p in (predict or {}).get("best_of_n", []) if p["reward_kind"] == kind and
+                             math.isclose(p["alpha"], alpha) and not p["beyond_resolution"])
+                bon = [(x, y) for x, y in bon if y is not None]
+                if bon:
+                    ax.plot(*zip(*bon), color="grey", ls=style, lw=1, marker="s", ms=2,
+                            label=f"best-of-n predicted ({'true utility' if kind == 'true' else 'reward model'})")
+        for c in results["cells"]:
+            y = c["achieved"]["true_utility"] if key == "true_utility" else \
+                c["achieved"]["attribute_entropy_exact_bits"][key]
+            arm = f" ({c['reward_arm']})" if c["method"] in ("rloo", "grpo", "bon", "rft") else ""
+            _errorbar(ax, c["achieved"]["kl_nats"], y, marker=METHOD_MARKERS.get(c["method"], "o"),
+                      color=colours[(c["method"], c["reward_arm"])], ms=6, ls="none",
+                      label=f"{c['method']}{arm}" if key == "true_utility" else None)
+        ax.set_xscale("symlog", linthresh=0.1)
+        ax.set_xlabel("KL(pi || pi0), nats")
+        ax.set_title(label, fontsize=9)
+    handles, labels = axes[0].get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    axes[0].legend(unique.values(), unique.keys(), fontsize=6)
+    fig.suptitle("Alignment methods (mean, 95% t-CI over seeds; one point per setting) against the optimum of the "
+                 "KL-regularised objective", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def overoptimisation_figure(runs: List[dict], path: Path) -> None:
     """Per run, over training: the annotator's true utility and the reward PPO maximises against the KL to the base
     (Gao et al. 2023), from the diversity callback's measurements (``truth/*``)."""
@@ -381,7 +574,7 @@ def overoptimisation_figure(runs: List[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for r in sorted(runs, key=lambda r: (r.get("reward", "model"), r["alpha"], r["beta"], r["seed"])):
+    for r in sorted(runs, key=lambda r: (r.get("reward", "model"), r["alpha"], r["run"], r["seed"])):
         rows = [h for h in r.get("history", []) if "truth/kl_nats" in h]
         if not rows:
             continue

@@ -25,6 +25,7 @@ class StageOverrides:
     rlhf: List[str] = field(default_factory=list)  # every `python -m rlhf` step (pretrain, reward, predict, ppo, ...)
     ppo: List[str] = field(default_factory=list)  # the study's PPO cells only (after `rlhf`): the training regime
     control: List[str] = field(default_factory=list)  # the positive control's PPO runs only (after `rlhf`)
+    align: List[str] = field(default_factory=list)  # the other methods' runs (stage=align, after `rlhf` and `ppo`)
     measure: List[str] = field(default_factory=list)  # every `python -m measure` step
     bandit: List[str] = field(default_factory=list)  # every `python -m toy_bandit` step
 
@@ -41,6 +42,14 @@ class DemoConfig:
     # seeds, read against its closed form; [] = none (then no statement about ignored attributes stands)
     control_betas: List[float] = field(default_factory=lambda: [0.5, 1.0])
     control_seeds: List[int] = field(default_factory=lambda: [0, 1])
+    # alignment methods (rlhf/stages/align.py): ppo | rloo | grpo | dpo | bon | rft | sft_curated. PPO always runs
+    # (the cells above); the others run at method_betas (rloo, grpo, dpo), best_of (bon, rft) or once (sft_curated),
+    # for every alpha and method seed
+    methods: List[str] = field(default_factory=lambda: ["ppo"])
+    method_betas: Optional[List[float]] = None  # null = demo.betas
+    method_seeds: Optional[List[int]] = None  # null = demo.seeds
+    best_of: List[int] = field(default_factory=lambda: [4, 16])  # n of best-of-n and k of rft
+    reward_arms: List[str] = field(default_factory=lambda: ["model", "oracle"])  # of rloo, grpo and bon (rft: model)
     predict: bool = True  # the predict stage (KL-optimal targets from base samples) before PPO
     # betas whose first-seed PPO model the paper's experiments measure against the base (null = every beta)
     measure_betas: Optional[List[float]] = None
@@ -71,6 +80,19 @@ class DemoConfig:
         require(len(set(self.control_seeds)) == len(self.control_seeds) and
                 (len(self.control_seeds) > 0 or not self.control_betas), "demo.control_seeds", self.control_seeds,
                 "distinct seeds, at least one when demo.control_betas is set")
+        from rlhf.config import ALIGN_REWARDS, METHODS
+
+        require(set(self.methods) <= set(METHODS) and len(set(self.methods)) == len(self.methods), "demo.methods",
+                self.methods, f"distinct names among {list(METHODS)}")
+        require(self.method_betas is None or (len(self.method_betas) > 0 and all(b > 0 for b in self.method_betas)),
+                "demo.method_betas", self.method_betas, "null or a non-empty list of betas > 0")
+        require(self.method_seeds is None or (len(self.method_seeds) > 0 and
+                                              len(set(self.method_seeds)) == len(self.method_seeds)),
+                "demo.method_seeds", self.method_seeds, "null or a non-empty list of distinct seeds")
+        require(len(self.best_of) > 0 and all(n >= 2 for n in self.best_of), "demo.best_of", self.best_of,
+                "a non-empty list of n >= 2")
+        require(len(self.reward_arms) > 0 and set(self.reward_arms) <= set(ALIGN_REWARDS), "demo.reward_arms",
+                self.reward_arms, f"a non-empty subset of {list(ALIGN_REWARDS)}")
         require(set(self.experiments) <= set(EXPERIMENTS) and len(set(self.experiments)) == len(self.experiments),
                 "demo.experiments", self.experiments, f"distinct names among {list(EXPERIMENTS)}")
         require("attractor" not in self.experiments or "semantic" in self.experiments, "demo.experiments",

@@ -274,14 +274,16 @@ def answer_section(doc: "Doc", out: Path, summary: Optional[dict]) -> None:
     for c in summary["cells"]:
         a, p, q = c["achieved"], c.get("predicted") or {}, c.get("predicted_reward_model") or {}
         pred = (lambda block, key: "beyond resolution" if block.get("beyond_resolution") else fmt(block.get(key)))
-        row = [c["method"], fmt(c["alpha"]), fmt(c["beta"]), str(c["n_seeds"]), fmt(a["kl_nats"]), pred(p, "kl_nats"),
+        row = [c["method"], c.get("reward_arm") or "model", fmt(c["alpha"]),
+               ", ".join(f"{k} {v:g}" for k, v in (c.get("setting") or {"beta": c["beta"]}).items()),
+               str(c["n_seeds"]), fmt(a["kl_nats"]), pred(p, "kl_nats"),
                pred(q, "kl_nats"), fmt(a["true_utility"]), pred(p, "true_utility"), pred(q, "true_utility")]
         for attr in ANSWER_ATTRIBUTES:
             got = (p.get("attribute_entropy_bits") or {}).get(attr)
             row.append(f"{fmt(a['attribute_entropy_bits'][attr])} / "
                        f"{'beyond resolution' if p.get('beyond_resolution') else fmt(got)}")
         rows.append(row)
-    doc.table(["method", "alpha", "beta", "seeds", "KL achieved", "KL predicted", "KL predicted (RM)",
+    doc.table(["method", "reward", "alpha", "setting", "seeds", "KL achieved", "KL predicted", "KL predicted (RM)",
                "true utility achieved", "predicted", "predicted (RM)"]
               + [f"H({a}) achieved / predicted" for a in ANSWER_ATTRIBUTES], rows)
     base = summary.get("base") or {}
@@ -318,11 +320,58 @@ def answer_section(doc: "Doc", out: Path, summary: Optional[dict]) -> None:
                   [[fmt(alpha)] + [with_ci(rm, k) for k in keys] for alpha, rm in rms.values()])
 
 
+def _ci_text(block: Optional[dict], digits: int = 2) -> str:
+    if not block or block.get("mean") is None:
+        return "n/a"
+    ci = block.get("ci95")
+    return f"{block['mean']:.{digits}f}" + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else " (1 seed)")
+
+
+def methods_section(doc: "Doc", out: Path, summary: Optional[dict]) -> None:
+    """The alignment methods at matched KL (the summary's ``methods`` block) and each cell against the frontier."""
+    block = (summary or {}).get("methods") or {}
+    cells = [c for c in (summary or {}).get("cells", []) if c["method"] != "ppo"]
+    if not cells:
+        doc.para("Only PPO ran (demo.methods adds RLOO, GRPO, DPO, best-of-n, RFT and curated SFT).")
+        return
+    doc.figures([p for p in [out / "summary" / "methods.png"] if p.exists()],
+                caption="Every method's cells (mean, 95% t-CI over seeds) against the optimum of the KL-regularised "
+                        "objective under the annotator's true utility; entropies exact (teacher-forced over the "
+                        "truth's values), the optimum's at n -> infinity.")
+    doc.para(f"Matched KL: {block.get('method', '')}; a method with one setting is read at its own KL when it is "
+             f"within a factor {block.get('tolerance_single_setting')} of the matched KL.")
+    rows = []
+    for r in block.get("matched", []):
+        front = next(iter((r.get("frontier") or {}).values()), None) or {}
+        for arm in r["arms"]:
+            rows.append([fmt(r["kl_nats"]), arm["method"], arm["reward_arm"], "/".join(arm["how"]), str(arm["n_seeds"]),
+                         _ci_text(arm["true_utility"]), fmt(front.get("true_utility")),
+                         _ci_text(arm["exact_entropy_bits/first_name"]),
+                         _ci_text(arm["exact_entropy_bits/nationality"]),
+                         fmt((front.get("attribute_entropy_bits_infinite_n") or {}).get("nationality")),
+                         _ci_text(arm["cross_input/per_input_entropy_bits/first_name"]),
+                         _ci_text(arm["cross_input/cross_input_match/first_name"], 3),
+                         _ci_text(arm["cross_input/mutual_information_excess_bits/first_name"]),
+                         _ci_text(arm["cross_input/identical_persona_share"], 3)])
+    if rows:
+        doc.table(["KL (nats)", "method", "reward", "how", "seeds", "true utility", "optimum's",
+                   "H(first name) exact", "H(nationality) exact", "optimum's H(nat.)", "per-input H(first name)",
+                   "cross-input match (first name)", "MI(product; first name) excess", "identical personas across "
+                   "products"], rows)
+    doc.table(["method", "reward", "setting", "seeds", "KL", "true utility", "optimum's at this KL", "gap"],
+              [[c["method"], c["reward_arm"], ", ".join(f"{k} {v:g}" for k, v in c["setting"].items()),
+                str(c["n_seeds"]), _ci_text(c["achieved"]["kl_nats"]), _ci_text(c["achieved"]["true_utility"]),
+                fmt((c.get("on_frontier") or {}).get("true_utility")),
+                fmt(None if not c.get("on_frontier") or c["achieved"]["true_utility"]["mean"] is None else
+                    c["achieved"]["true_utility"]["mean"] - c["on_frontier"]["true_utility"])]
+               for c in (summary or {}).get("cells", [])])
+
+
 def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
     """Write `report.html` and `report.md` into ``out`` (the pipeline folder); returns their paths."""
     out = Path(out)
     doc = Doc()
-    sections = ["The answer", "What this run shows", "Metrics against beta", "RLHF across beta", "Tiny world vs ground truth",
+    sections = ["The answer", "Methods at matched KL", "What this run shows", "Metrics against beta", "RLHF across beta", "Tiny world vs ground truth",
                 "Experiment 3: token entropy", "Experiment 2: semantic clusters", "Experiment 1: personas",
                 "Attractor test", "Toy bandit: Table 1", "Toy bandit: simulations", "Step times"]
     doc.html.append("<nav>" + "".join(f"<a href='#{_anchor(s)}'>{html.escape(s)}</a>" for s in sections) + "</nav>")
@@ -333,14 +382,17 @@ def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
     answer_section(doc, out, summary)
 
     doc.heading(sections[1])
+    methods_section(doc, out, summary)
+
+    doc.heading(sections[2])
     lines = findings(out, summary)
     doc.para(" ".join(lines) if lines else "No measurement finished yet: nothing to conclude.")
 
-    doc.heading(sections[2])
+    doc.heading(sections[3])
     runs = measure_runs(out, "entropy") or measure_runs(out, "semantic")
     doc.table(["experiment", "metric", "base"] + [f"aligned {name}" for name, _, _ in runs], metric_rows(out))
 
-    doc.heading(sections[3])
+    doc.heading(sections[4])
     if summary:
         rows = summary.get("by_beta", [])
         keys = list(headline(summary.get("top_k", 5)))
@@ -365,7 +417,7 @@ def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
     else:
         doc.para("The RLHF summary has not run.")
 
-    doc.heading(sections[4])
+    doc.heading(sections[5])
     quality = (pretrain or {}).get("quality")
     if quality:
         flat = [(k, v) for k, v in flatten(quality).items() if not isinstance(v, list)]
@@ -382,7 +434,7 @@ def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
         if not measure_runs(out, experiment):
             doc.para("Not run.")
 
-    doc.heading(sections[9])
+    doc.heading(sections[10])
     table1 = _read(out / "bandit" / "table1" / "results.json")
     if table1:
         rows = dig(table1, "table1.rows") or []
@@ -393,7 +445,7 @@ def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
         doc.figures(sorted((out / "bandit" / "table1").glob("*.png")))
     else:
         doc.para("Not run.")
-    doc.heading(sections[10])
+    doc.heading(sections[11])
     simulate = _read(out / "bandit" / "simulate" / "results.json")
     if simulate:
         rules = dig(simulate, "simulate.rules") or {}
@@ -404,7 +456,7 @@ def write_report(out: Path, manifest: dict) -> Tuple[Path, Path]:
     else:
         doc.para("Not run.")
 
-    doc.heading(sections[11])
+    doc.heading(sections[12])
     if manifest.get("wall_seconds") is not None:
         doc.para(f"Wall time {manifest['wall_seconds'] / 60:.1f} min with up to {manifest.get('jobs', 1)} step(s) at "
                  "once (steps side by side overlap, so their seconds add up to more than the wall time). Each step "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
-SECTIONS = ("The answer", "What this run shows", "Metrics against beta", "RLHF across beta", "Tiny world vs ground truth",
+SECTIONS = ("The answer", "Methods at matched KL", "What this run shows", "Metrics against beta", "RLHF across beta", "Tiny world vs ground truth",
             "Experiment 3: token entropy", "Toy bandit: Table 1", "Step times")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

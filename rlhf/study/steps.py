@@ -113,15 +113,51 @@ def plan(cfg: StudyConfig, out: Path) -> List[Step]:
             "stage=ppo", *control_common, "ppo.reward=control", f"ppo.beta={b}", f"ppo.seed={s}",
             f"ppo.base.path={base}", f"diversity.ground_truth={truth}"),
             after=("pretrain",), reads=(base, truth), outputs=("adapter",)))
+    aligned = align_steps(demo, [*rlhf_common, *demo.stage_overrides.align, *demo.rlhf_overrides], base, truth)
+    steps += aligned
     ppo = tuple(f"ppo/{run_name(*r)}" for r in runs) + tuple(f"ppo/control_beta{b:g}_seed{s}" for b, s in controls)
+    ppo += tuple(s.name for s in aligned)
     predicted = (f"summary.predict={out / 'predict'}",) if demo.predict else ()
-    steps.append(Step("summary", "rlhf", ("stage=summary", *rlhf_common, f"summary.runs={out / 'ppo'}",
+    steps.append(Step("summary", "rlhf", ("stage=summary", *rlhf_common, f"summary.runs={out}",
+                                          f"summary.run_dirs=[{','.join(ppo)}]",
                                           "summary.min_seeds=1", *predicted),
                       after=ppo + (("predict",) if demo.predict else ()),
                       reads=tuple(str(out / name / "results.json") for name in ppo + (("predict",) if demo.predict else ()))))
     measured = [r for r in runs if r[2] == demo.seeds[0] and (demo.measure_betas is None or r[1] in demo.measure_betas)]
     steps += measurement_steps(demo.experiments, measured, out, base, truth, measure_common)
     steps += [Step(f"bandit/{e}", "toy_bandit", (f"experiment={e}", *bandit_common)) for e in ("table1", "simulate")]
+    return steps
+
+
+def align_steps(demo, common: List[str], base: str, truth: str) -> List[Step]:
+    """The other alignment methods (stage=align), one step per (method, reward arm, alpha, setting, seed); each
+    waits for its alpha's reward model. Folder: ``align/<method>[_<arm>]_alpha<a>_<setting>_seed<s>``."""
+    betas = demo.method_betas or demo.betas
+    seeds = demo.method_seeds or demo.seeds
+    steps = []
+    for method in [m for m in demo.methods if m != "ppo"]:
+        if method in ("rloo", "grpo", "bon"):
+            arms = list(demo.reward_arms)
+        else:
+            arms = ["model"]
+        if method in ("rloo", "grpo", "dpo"):
+            settings = [(f"beta{b:g}", [f"ppo.beta={b}"]) for b in betas]
+        elif method in ("bon", "rft"):
+            settings = [(f"n{n}" if method == "bon" else f"k{n}", [f"align.best_of={n}"]) for n in demo.best_of]
+        else:
+            settings = [("demo", [])]
+        for arm in arms:
+            tag = f"_{arm}" if method in ("rloo", "grpo", "bon", "rft") else ""
+            for alpha in demo.alphas:
+                reward = f"reward/alpha{alpha:g}"
+                for label, knob in settings:
+                    for seed in seeds:
+                        steps.append(Step(
+                            f"align/{method}{tag}_alpha{alpha:g}_{label}_seed{seed}", "rlhf",
+                            ("stage=align", *common, f"align.method={method}", f"align.reward={arm}",
+                             f"preferences.alpha={alpha}", *knob, f"ppo.seed={seed}", f"ppo.base.path={base}",
+                             f"diversity.ground_truth={truth}"),
+                            after=(reward,), reads=(base, truth, f"{{{reward}:reward_model}}")))
     return steps
 
 
