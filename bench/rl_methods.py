@@ -10,7 +10,10 @@ steps per batch (``methods.updates_per_batch``), as PPO does, at the same ``ppo.
 ``ppo.ppo_epochs``; DPO and SFT take one step per batch. A TrainerCallback records the time at every on_step_end.
 
 Target: RLOO and GRPO >= 2x PPO's episodes per second at the same batch and response length (they have no value
-model to run and train; their baseline is the other completions of the same prompt).
+model to run and train; their baseline is the other completions of the same prompt). ``rloo_1`` and ``grpo_1`` are
+the same trainers on TRL's own schedule, one optimiser step per rollout batch (``num_iterations=1``, no minibatches:
+on-policy, so no old log-probabilities to compute), as RLOO and GRPO are usually run; the plain ``rloo``/``grpo``
+rows take PPO's update count, the schedule `stage=align` uses by default.
 
     python bench/rl_methods.py [--base DIR] [--batch 24] [--length 48] [--steps 4] [--threads 1] [--device cpu]
 
@@ -22,6 +25,7 @@ base (a step's cost does not depend on what they learned). The last line printed
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -34,8 +38,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
-METHODS = ("ppo", "rloo", "grpo", "dpo", "sft")
-TARGET_VS_PPO = {"rloo": 2.0, "grpo": 2.0}
+METHODS = ("ppo", "rloo", "grpo", "rloo_1", "grpo_1", "dpo", "sft")
+TARGET_VS_PPO = {"rloo": 2.0, "grpo": 2.0, "rloo_1": 2.0, "grpo_1": 2.0}
 
 
 def step_clock():
@@ -139,12 +143,16 @@ def main() -> None:
             PPORun(ppo, policy, tokenizer, reward, value, out, callbacks=[clock]).train()
             info["updates_per_batch"] = updates_per_batch(ppo)
             seconds = batch_seconds(clock.ends, 1)
-        elif method in ("rloo", "grpo"):
+        elif method in ("rloo", "grpo", "rloo_1", "grpo_1"):
             reward, _ = heads(device)
-            reward_fn = RewardFunction("model", tokenizer, ppo.prompts, cfg, reward_model=reward)
-            trainer = rl_trainer(method, cfg, policy, tokenizer, reward_fn, out, cpu, callbacks=[clock])
+            run_cfg = cfg
+            if method.endswith("_1"):  # TRL's own schedule: one update per rollout batch (num_iterations 1)
+                run_cfg = dataclasses.replace(cfg, ppo=dataclasses.replace(ppo, mini_batches=1, ppo_epochs=1))
+            reward_fn = RewardFunction("model", tokenizer, ppo.prompts, run_cfg, reward_model=reward)
+            trainer = rl_trainer(method.removesuffix("_1"), run_cfg, policy, tokenizer, reward_fn, out, cpu,
+                                 callbacks=[clock])
             trainer.train()
-            info["updates_per_batch"] = updates_per_batch(ppo)
+            info["updates_per_batch"] = updates_per_batch(run_cfg.ppo)
             seconds = batch_seconds(clock.ends, info["updates_per_batch"])
             lengths = [h["completions/mean_length"] for h in trainer.state.log_history
                        if "completions/mean_length" in h]
@@ -173,11 +181,11 @@ def main() -> None:
     vs_ppo = {m: rate[m] / rate["ppo"] for m in rate} if "ppo" in rate else {}
     print(f"batch {args.batch}, response length {args.length}, {args.steps} batches timed after 1 warm-up; "
           f"ppo.mini_batches {ppo.mini_batches} x ppo_epochs {ppo.ppo_epochs}; base {base}")
-    print(f"{'method':>6} {'s/batch':>9} {'episodes/batch':>15} {'updates/batch':>14} {'episodes/s':>11} "
+    print(f"{'method':>7} {'s/batch':>9} {'episodes/batch':>15} {'updates/batch':>14} {'episodes/s':>11} "
           f"{'vs ppo':>7} {'mean len':>9}")
     for m, r in results.items():
         length = r["mean_completion_length"]
-        print(f"{m:>6} {r['seconds_per_batch']:9.3f} {r['episodes_per_batch']:15d} {r['updates_per_batch']:14d} "
+        print(f"{m:>7} {r['seconds_per_batch']:9.3f} {r['episodes_per_batch']:15d} {r['updates_per_batch']:14d} "
               f"{r['episodes_per_s']:11.2f} {vs_ppo.get(m, float('nan')):7.2f} "
               f"{'' if length is None else f'{length:.1f}':>9}")
     meets = {m: vs_ppo[m] >= t for m, t in TARGET_VS_PPO.items() if m in vs_ppo}

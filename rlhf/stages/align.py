@@ -316,7 +316,7 @@ def run_stage(cfg, out: Optional[Path] = None) -> dict:
             holder["model"] = model
             final, final_base, exact, samples = final_measurement(SimpleNamespace(peft_policy=model), tokenizer,
                                                                   reward_model, cfg)
-            final.update(trl_final([rl_kl_row(h) for h in history if "kl" in h]))
+            final.update(trl_final([rl_kl_row(h) for h in history if "kl" in h and "completions/mean_length" in h]))
         wb.log({f"final/{k}": v for k, v in final.items() if isinstance(v, (int, float))}, step=max(len(history), 1))
     with open(out / "final_samples.jsonl", "w") as fh:
         for key, gens in samples.items():
