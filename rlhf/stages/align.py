@@ -24,7 +24,6 @@ import logging
 import os
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -221,9 +220,6 @@ def train(cfg, policy, tokenizer, reward_fn, reward_model, prefs, work: Path, ca
     return trainer, extra
 
 
-holder: dict = {}  # the model TRL trains (the oracle reward reads the base through it)
-
-
 def rl_kl_row(h: dict) -> dict:
     """A TRL RLOO/GRPO log row with PPO's ``objective/kl`` (nats per sequence): TRL logs ``kl`` per token (k1 for
     RLOO; GRPO's k3), so it is scaled by the batch's mean completion length; ``objective/kl_per_token`` keeps it."""
@@ -272,8 +268,7 @@ def run_stage(cfg, out: Optional[Path] = None) -> dict:
 
         prefs, _ = load_or_build_preferences(lambda: (policy, tokenizer), cfg.ppo.base.path, cfg.preferences,
                                              cfg.cache_dir)
-    holder.clear()
-    holder["model"] = policy
+    holder = {"model": policy}  # the model being trained (TRL wraps it with LoRA): the oracle and callback read it
     reward_fn = RewardFunction(cfg.align.reward if reward_arm(cfg) in ("model", "oracle") else "model", tokenizer,
                                cfg.ppo.prompts, cfg, reward_model=reward_model, policy=lambda: holder["model"])
     name = align_run_name(cfg)
@@ -314,7 +309,7 @@ def run_stage(cfg, out: Optional[Path] = None) -> dict:
                 done.write_text(json.dumps({"history": history, "extra": extra, "train_seconds": train_seconds}))
             model.eval()
             holder["model"] = model
-            final, final_base, exact, samples = final_measurement(SimpleNamespace(peft_policy=model), tokenizer,
+            final, final_base, exact, samples = final_measurement(model, tokenizer,
                                                                   reward_model, cfg)
             final.update(trl_final([rl_kl_row(h) for h in history if "kl" in h and "completions/mean_length" in h]))
         wb.log({f"final/{k}": v for k, v in final.items() if isinstance(v, (int, float))}, step=max(len(history), 1))

@@ -272,7 +272,7 @@ def equal_n_attributes(policy_samples: Dict[str, list], base_samples: Dict[str, 
     return out["policy"], out["base"]
 
 
-def final_measurement(run: PPORun, tokenizer, reward_model, cfg) -> tuple:
+def final_measurement(policy, tokenizer, reward_model, cfg) -> tuple:
     """(final, final_base, exact, samples), on fresh samples.
 
     ``final``: the policy's diversity, truth distances, reward-model score, annotator quality, KL to the base (in
@@ -281,7 +281,6 @@ def final_measurement(run: PPORun, tokenizer, reward_model, cfg) -> tuple:
     at the cells' n. ``exact``: the results.json blocks of the exact distributions of both, on the prefixes of
     ``diversity.final_exact_contexts`` base cards.
     """
-    policy = run.peft_policy
     n = cfg.diversity.final_n_samples
     samples = draw_samples(policy, tokenizer, cfg.ppo.prompts, cfg.diversity, n=n)
     with base_view(policy):
@@ -391,7 +390,7 @@ def run_stage(cfg, out: Optional[Path] = None) -> dict:
         train_seconds = time.time() - trained
         if not main:
             return {}
-        final, final_base, exact, samples = final_measurement(run, tokenizer, reward_model, cfg)
+        final, final_base, exact, samples = final_measurement(run.peft_policy, tokenizer, reward_model, cfg)
         final.update(trl_final(history))
         wb.log({f"final/{k}": v for k, v in final.items()}, step=max(run.trainer.state.global_step, 1))
     with open(out / "final_samples.jsonl", "w") as fh:
