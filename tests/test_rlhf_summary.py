@@ -194,3 +194,18 @@ def test_arms_are_compared_at_matched_achieved_kl():
     assert rows[0]["by_alpha"]["0.0"]["attribute_entropy_bits"]["nationality"] == pytest.approx(2.5)  # log-KL midpoint
     assert rows[0]["by_alpha"]["0.5"]["attribute_entropy_bits"]["nationality"] == pytest.approx(1.0)
     assert matched_kl(cells[:2]) == []  # one arm: nothing to match
+
+
+def test_a_seed_is_read_at_a_matched_kl_inside_its_range_or_at_its_nearest_setting_within_the_tolerance():
+    from rlhf.stages.verdict import MATCH_TOLERANCE, _at_kl
+
+    finals = [{"sequence_kl_nats": 0.5, "true_utility": 1.0}, {"sequence_kl_nats": 2.0, "true_utility": 3.0}]
+    how, m = _at_kl(finals, 1.0)  # halfway in log KL
+    assert how == "interpolated" and m["true_utility"] == pytest.approx(2.0)
+    how, m = _at_kl(finals, 2.0 * 1.1)  # just past the range: the nearest setting's own values
+    assert how == "nearest" and m["true_utility"] == 3.0
+    how, m = _at_kl(finals, 0.5 / 1.4)
+    assert how == "nearest" and m["true_utility"] == 1.0
+    assert _at_kl(finals, 2.0 * MATCH_TOLERANCE * 1.01) is None  # too far to stand in
+    assert _at_kl(finals[:1], 0.5 * 1.2)[0] == "nearest" and _at_kl(finals[:1], 0.5 * 2) is None
+    assert _at_kl([{"sequence_kl_nats": None, "true_utility": 1.0}], 1.0) is None

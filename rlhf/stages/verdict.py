@@ -167,7 +167,7 @@ def study_blocks(runs: List[dict], controls: List[dict], predict: Optional[dict]
             "headline": headline_sentences(ppo_cells or cells, base, positive_control(controls, predict))}
 
 
-MATCH_TOLERANCE = 1.5  # a method with one setting is read at a matched KL within this factor of its own KL
+MATCH_TOLERANCE = 1.5  # a seed's nearest setting stands in for a matched KL outside its range within this factor
 
 
 def _frontier_points(predict: Optional[dict], alpha: float) -> List[dict]:
@@ -216,18 +216,17 @@ def _finite(v) -> bool:
 
 
 def _at_kl(finals: List[dict], kl: float) -> Optional[tuple]:
-    """(how, metrics) of one seed's curve at ``kl``: interpolated linearly in log KL between that seed's settings,
-    or, for a seed with one setting, its own values when its KL is within MATCH_TOLERANCE of ``kl``."""
+    """(how, metrics) of one seed's curve at ``kl``: interpolated linearly in log KL between that seed's settings
+    when ``kl`` lies inside their range; else the nearest setting's own values when its KL is within a factor
+    MATCH_TOLERANCE of ``kl`` (a seed with one setting, or one whose range just misses ``kl``); else None."""
     pts = sorted((f["sequence_kl_nats"], _final_metrics(f)) for f in finals
                  if _finite(f.get("sequence_kl_nats")) and f["sequence_kl_nats"] > 0)
     if not pts:
         return None
-    if len(pts) == 1:
-        k0, m = pts[0]
-        return ("nearest", m) if abs(math.log(k0 / kl)) <= math.log(MATCH_TOLERANCE) else None
     x = np.log([p[0] for p in pts])
-    if not x[0] <= math.log(kl) <= x[-1]:
-        return None
+    if len(pts) == 1 or not x[0] <= math.log(kl) <= x[-1]:
+        k0, m = min(pts[0], pts[-1], key=lambda p: abs(math.log(p[0] / kl)))
+        return ("nearest", m) if abs(math.log(k0 / kl)) <= math.log(MATCH_TOLERANCE) else None
     out = {}
     for key in pts[0][1]:
         ys = [p[1][key] for p in pts]
@@ -239,8 +238,9 @@ def method_comparison(groups: Dict[tuple, List[dict]], cells: List[dict], predic
     """The methods at matched KL. The KLs are the PPO cells' achieved KLs (every cell's when no PPO ran). Per
     method arm (method, reward arm, alpha) and seed, the final measurement's true utility, attribute entropies
     (exact and counted) and per-input / cross-input diversity are interpolated linearly in log KL along that seed's
-    settings (betas, or n), then pooled over seeds with a t-CI; an arm is left out at a KL outside its seeds' range.
-    An arm of one setting is read at its own KL when that is within MATCH_TOLERANCE of the matched KL. ``frontier``
+    settings (betas, or n), then pooled over seeds with a t-CI; a seed whose range misses the KL (or that has one
+    setting) gives its nearest setting's values when that is within a factor MATCH_TOLERANCE, else it is left out
+    (``how`` says which, ``n_seeds`` how many were read). ``frontier``
     is the optimum of the objective under the true utility at that KL (``frontier_at``)."""
     arms: Dict[tuple, Dict[int, List[dict]]] = {}
     for (method, arm, alpha, _), rs in groups.items():
@@ -263,8 +263,9 @@ def method_comparison(groups: Dict[tuple, List[dict]], cells: List[dict], predic
                                 "how": sorted({how for how, _ in read}), "n_seeds": len(read),
                                 **{k: interval([m[k] for _, m in read]) for k in keys}})
         rows.append(row)
-    return {"matched": rows, "method": "per seed, linear in log KL between that seed's settings; t-CI over seeds",
-            "tolerance_single_setting": MATCH_TOLERANCE}
+    return {"matched": rows, "method": "per seed, linear in log KL between that seed's settings, else its nearest "
+                                       "setting within the tolerance; t-CI over seeds",
+            "tolerance_nearest": MATCH_TOLERANCE}
 
 
 def matched_kl(cells: List[dict], points: int = 4) -> List[dict]:

@@ -338,8 +338,8 @@ def methods_section(doc: "Doc", out: Path, summary: Optional[dict]) -> None:
                 caption="Every method's cells (mean, 95% t-CI over seeds) against the optimum of the KL-regularised "
                         "objective under the annotator's true utility; entropies exact (teacher-forced over the "
                         "truth's values), the optimum's at n -> infinity.")
-    doc.para(f"Matched KL: {block.get('method', '')}; a method with one setting is read at its own KL when it is "
-             f"within a factor {block.get('tolerance_single_setting')} of the matched KL.")
+    doc.para(f"Matched KL: {block.get('method', '')} (tolerance: a factor {block.get('tolerance_nearest')} in KL; the "
+             f"'how' column says which, 'seeds' how many seeds were read).")
     rows = []
     for r in block.get("matched", []):
         front = next(iter((r.get("frontier") or {}).values()), None) or {}
