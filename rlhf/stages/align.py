@@ -309,8 +309,7 @@ def run_stage(cfg, out: Optional[Path] = None) -> dict:
                 done.write_text(json.dumps({"history": history, "extra": extra, "train_seconds": train_seconds}))
             model.eval()
             holder["model"] = model
-            final, final_base, exact, samples = final_measurement(model, tokenizer,
-                                                                  reward_model, cfg)
+            final, final_base, exact, samples = final_measurement(model, tokenizer, reward_model, cfg)
             final.update(trl_final([rl_kl_row(h) for h in history if "kl" in h and "completions/mean_length" in h]))
         wb.log({f"final/{k}": v for k, v in final.items() if isinstance(v, (int, float))}, step=max(len(history), 1))
     with open(out / "final_samples.jsonl", "w") as fh:

@@ -240,8 +240,8 @@ def method_comparison(groups: Dict[tuple, List[dict]], cells: List[dict], predic
     (exact and counted) and per-input / cross-input diversity are interpolated linearly in log KL along that seed's
     settings (betas, or n), then pooled over seeds with a t-CI; a seed whose range misses the KL (or that has one
     setting) gives its nearest setting's values when that is within a factor MATCH_TOLERANCE, else it is left out
-    (``how`` says which, ``n_seeds`` how many were read). ``frontier``
-    is the optimum of the objective under the true utility at that KL (``frontier_at``)."""
+    (``how`` says which, ``n_seeds`` how many were read). ``frontier`` is the optimum of the objective under the
+    true utility at that KL (``frontier_at``)."""
     arms: Dict[tuple, Dict[int, List[dict]]] = {}
     for (method, arm, alpha, _), rs in groups.items():
         for r in rs:
